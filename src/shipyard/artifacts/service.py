@@ -1,0 +1,56 @@
+"""Blob use cases: record, look up and list the blobs a project holds."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from shipyard.artifacts.backends import BlobStore
+from shipyard.artifacts.digests import check_digest
+from shipyard.artifacts.tables import BlobRecord
+from shipyard.errors import NotFound
+from shipyard.projects.tables import Project
+from shipyard.store.pagination import Page, paginate
+
+
+def record(session: Session, project: Project, digest: str, size: int) -> tuple[BlobRecord, bool]:
+    """Record that ``project`` holds a stored blob; returns (record, created)."""
+    existing = session.get(BlobRecord, (project.id, digest))
+    if existing is not None:
+        return existing, False
+    blob = BlobRecord(project_id=project.id, digest=digest, size=size)
+    session.add(blob)
+    session.flush()
+    return blob, True
+
+
+def get(session: Session, project: Project, digest: str) -> BlobRecord:
+    digest = check_digest(digest)
+    blob = session.get(BlobRecord, (project.id, digest))
+    if blob is None:
+        raise NotFound(
+            f"blob sha256:{digest} does not exist in project '{project.name}'",
+            {"resource": "blob", "digest": digest, "project": project.name},
+        )
+    return blob
+
+
+def adopt(session: Session, store: BlobStore, project: Project, digest: str) -> tuple[BlobRecord, bool] | None:
+    """If the store already holds these bytes, record them for ``project`` without an upload."""
+    digest = check_digest(digest)
+    if not store.exists(digest):
+        return None
+    return record(session, project, digest, store.size(digest))
+
+
+def list_blobs(session: Session, project: Project, *, page_token: str | None, page_size: int) -> Page[BlobRecord]:
+    return paginate(
+        session,
+        select(BlobRecord).where(BlobRecord.project_id == project.id),
+        [BlobRecord.created_at, BlobRecord.digest],
+        scope=f"blobs:{project.id}",
+        page_token=page_token,
+        page_size=page_size,
+        key_of=lambda b: [b.created_at, b.digest],
+        descending=True,
+    )

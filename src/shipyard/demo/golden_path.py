@@ -1,0 +1,125 @@
+"""The golden path walk-through. Each capability Shipyard gains adds its step here."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import random
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+
+from shipyard.client import Client
+from shipyard.demo.background_server import serve_in_thread
+from shipyard.errors import AlreadyExists
+from shipyard.server.app import create_app
+from shipyard.settings import Settings
+
+DEMO_PROJECT = "demo"
+
+
+def make_dataset(rows: int = 2000, seed: int = 7) -> bytes:
+    """A small, deterministic tabular dataset (credit-risk-like), generated, not downloaded."""
+    rng = random.Random(seed)
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["age", "income", "debt_ratio", "late_payments", "defaulted"])
+    for _ in range(rows):
+        age = rng.randint(21, 75)
+        income = round(rng.lognormvariate(10.5, 0.5), 2)
+        debt = round(rng.random(), 4)
+        late = rng.choice([0, 0, 0, 1, 2, 3])
+        risk = 0.3 * debt + 0.15 * late - 0.000002 * income + rng.gauss(0, 0.1)
+        writer.writerow([age, income, debt, late, int(risk > 0.35)])
+    return buf.getvalue().encode()
+
+
+class Demo:
+    def __init__(self, settings: Settings, console: Console) -> None:
+        self.settings = settings
+        self.console = console
+        self.step_no = 0
+
+    def step(self, title: str, body: Callable[[], None]) -> None:
+        self.step_no += 1
+        self.console.rule(f"[bold]{self.step_no}. {title}")
+        started = time.perf_counter()
+        body()
+        self.console.print(f"[green]✓[/] {title} ({time.perf_counter() - started:.2f}s)")
+
+    def run(self) -> None:
+        s = self.settings
+        self.console.print(
+            Panel.fit(
+                "Shipyard demo: the golden path on the embedded default\n"
+                f"home: {s.home}\ndatabase: {s.database_url}\nartifacts: {s.artifacts_url}",
+                title="shipyard demo",
+            )
+        )
+        with Client(settings=s) as local:
+            self.step("Start local mode (no server, same API in-process)", lambda: self._local(local))
+            self.step(f"Create project '{DEMO_PROJECT}'", lambda: self._project(local))
+            self.step("Store a dataset as an immutable, content-addressed artifact", lambda: self._artifact(local))
+        self.step("Serve the same stores over HTTP and check health", self._server)
+        self.console.print(
+            Panel.fit(
+                "Done. Next: [bold]shipyard server[/] and open http://127.0.0.1:8765/api/v1/docs\n"
+                "Try: shipyard projects list · shipyard artifacts list -p demo · shipyard config show",
+                title="what now",
+            )
+        )
+
+    def _local(self, client: Client) -> None:
+        info = client.server_info()
+        self.console.print(
+            f"Shipyard {info['version']} · schema {info['schema_revision']} · "
+            f"{info['database_backend']} + {info['artifact_backend']}"
+        )
+
+    def _project(self, client: Client) -> None:
+        try:
+            project = client.create_project(DEMO_PROJECT, "Created by `shipyard demo`.")
+            self.console.print(f"created project [bold]{project.name}[/] ({project.id})")
+        except AlreadyExists:
+            project = client.get_project(DEMO_PROJECT)
+            self.console.print(
+                f"project [bold]{project.name}[/] already exists (created {project.created_at:%Y-%m-%d})"
+            )
+
+    def _artifact(self, client: Client) -> None:
+        data = make_dataset()
+        with tempfile.TemporaryDirectory() as tmp:
+            src = Path(tmp) / "credit.csv"
+            src.write_bytes(data)
+            info = client.upload_blob(src, project=DEMO_PROJECT)
+            self.console.print(f"uploaded credit.csv: {info.size} bytes → sha256:{info.digest}")
+            back = client.download_blob(info.digest, Path(tmp) / "credit-copy.csv", project=DEMO_PROJECT)
+            same = hashlib.sha256(back.read_bytes()).hexdigest() == info.digest
+            self.console.print(f"downloaded it again and verified the digest: {'identical' if same else 'DIFFERENT'}")
+            again = client.upload_blob(src, project=DEMO_PROJECT)
+            self.console.print(f"uploading the same bytes again is a no-op: same digest {again.digest == info.digest}")
+
+    def _server(self) -> None:
+        app = create_app(self.settings, embedded=True)
+        with serve_in_thread(app) as url, Client(url, settings=self.settings) as remote:
+            self.console.print(f"server listening on {url}")
+            ready = remote.ready()
+            table = Table("check", "ok", "backend", "where")
+            for name, check in ready["checks"].items():
+                table.add_row(name, "yes" if check["ok"] else "NO", check["backend"], str(check["url"]))
+            self.console.print(table)
+            projects = [p.name for p in remote.iter_projects()]
+            self.console.print(f"GET /api/v1/projects → {', '.join(projects)}")
+            metrics = {f.name for f in text_string_to_metric_families(remote._http.get("/metrics").text)}
+            self.console.print(f"GET /metrics → {len(metrics)} metric families, e.g. shipyard_http_requests")
+
+
+def run_demo(settings: Settings, console: Console | None = None) -> None:
+    Demo(settings, console or Console()).run()

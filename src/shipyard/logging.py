@@ -1,0 +1,41 @@
+"""Structured logs (structlog): JSON lines by default, carrying the request id."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import structlog
+
+from shipyard.settings import LoggingSettings
+
+_configured: tuple[str, str] | None = None
+
+
+def configure_logging(cfg: LoggingSettings) -> None:
+    """Idempotent: the first configuration of a process wins unless it changes."""
+    global _configured
+    if _configured == (cfg.level, cfg.format):
+        return
+    level = logging.getLevelNamesMapping()[cfg.level]
+    renderer: structlog.typing.Processor = (
+        structlog.processors.JSONRenderer() if cfg.format == "json" else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+    _configured = (cfg.level, cfg.format)
+
+
+def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:
+    logger: structlog.typing.FilteringBoundLogger = structlog.get_logger(name)
+    return logger

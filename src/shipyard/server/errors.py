@@ -1,0 +1,72 @@
+"""Exception handlers: every error leaves the server as ``{"error": {code, message, details}}``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shipyard.errors import (
+    InternalError,
+    InvalidArgument,
+    MethodNotAllowed,
+    NotFound,
+    ShipyardError,
+    ValidationFailed,
+)
+
+
+def envelope(error: ShipyardError, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": error.to_dict()}, status_code=error.status, headers=headers)
+
+
+async def shipyard_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ShipyardError)
+    return envelope(exc)
+
+
+async def http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    error: ShipyardError
+    headers = dict(exc.headers or {})
+    if exc.status_code == 404:
+        error = NotFound(f"no such endpoint: {request.method} {request.url.path}", {"path": request.url.path})
+    elif exc.status_code == 405:
+        allowed = headers.get("Allow") or headers.get("allow") or ""
+        error = MethodNotAllowed(
+            f"{request.method} is not allowed on {request.url.path}" + (f"; allowed: {allowed}" if allowed else ""),
+            {"method": request.method, "allowed": [m.strip() for m in allowed.split(",") if m.strip()]},
+        )
+    elif exc.status_code < 500:
+        error = InvalidArgument(str(exc.detail))
+        response = JSONResponse({"error": error.to_dict()}, status_code=exc.status_code, headers=headers)
+        return response
+    else:
+        error = InternalError(str(exc.detail))
+    return envelope(error, headers)
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+async def validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = exc.errors()
+    if any(p.get("type") == "json_invalid" for p in problems):
+        return envelope(InvalidArgument("request body is not valid JSON", {"field": "body"}))
+    fields = [{"field": _field(p["loc"]), "message": p["msg"], "type": p["type"]} for p in problems]
+    first = fields[0]
+    summary = f"{first['field']}: {first['message']}"
+    if len(fields) > 1:
+        summary += f" (and {len(fields) - 1} more)"
+    return envelope(ValidationFailed(summary, {"fields": fields}))
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(ShipyardError, shipyard_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, validation_error)

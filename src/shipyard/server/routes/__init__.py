@@ -1,0 +1,1 @@
+"""HTTP routers. Each parses, calls one service function and shapes the reply."""

@@ -1,0 +1,304 @@
+"""Shipyard's one settings object, and where each value came from.
+
+Precedence, lowest to highest: defaults < ``shipyard.toml`` < ``SHIPYARD_*`` environment
+variables < explicit overrides (CLI flags, ``Client(...)`` arguments).
+
+This is the only module that reads ``os.environ``. Environment names are derived from the
+settings path: ``database.url`` is ``SHIPYARD_DATABASE_URL``, ``artifacts.s3_endpoint_url``
+is ``SHIPYARD_ARTIFACTS_S3_ENDPOINT_URL``, the top-level ``home`` is ``SHIPYARD_HOME``.
+
+The config file is, in order: an explicit path, ``$SHIPYARD_CONFIG``, ``./shipyard.toml``,
+``$SHIPYARD_HOME/shipyard.toml``. A file that names an unknown setting is refused.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
+
+from shipyard.errors import InvalidArgument
+
+ENV_PREFIX = "SHIPYARD_"
+MASK = "********"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class DatabaseSettings(_Section):
+    url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL. Unset: SQLite at $SHIPYARD_HOME/shipyard.db. "
+        "PostgreSQL: postgresql+psycopg://user:pass@host:5432/db",
+    )
+    busy_timeout_ms: int = Field(default=30_000, ge=0, description="SQLite busy timeout.")
+    pool_size: int = Field(default=10, ge=1, le=200, description="Connections per process (PostgreSQL).")
+    auto_upgrade: bool = Field(
+        default=False,
+        description="Migrate an older database on start instead of refusing to start.",
+    )
+    echo: bool = Field(default=False, description="Log every SQL statement.")
+
+
+class ArtifactSettings(_Section):
+    url: str | None = Field(
+        default=None,
+        description="fsspec URL of the blob store. Unset: $SHIPYARD_HOME/artifacts. S3: s3://bucket/prefix",
+    )
+    s3_endpoint_url: str | None = Field(default=None, description="Custom S3 endpoint (MinIO, R2, moto).")
+    s3_region: str | None = None
+    s3_access_key_id: SecretStr | None = None
+    s3_secret_access_key: SecretStr | None = None
+    chunk_size: int = Field(default=1024 * 1024, ge=4096, description="Streaming chunk size in bytes.")
+    verify_before_send_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=0,
+        description="Blobs up to this size are verified before the first byte is served; "
+        "larger ones are verified while streaming and the transfer is aborted on a mismatch.",
+    )
+
+
+class ServerSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8765, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    default_page_size: int = Field(default=100, ge=1)
+    max_page_size: int = Field(default=1000, ge=1)
+
+
+class ClientSettings(_Section):
+    url: str | None = Field(
+        default=None,
+        description="Shipyard server URL. Unset: local mode (the API runs in-process).",
+    )
+    project: str = Field(default="default", description="Project used when none is named.")
+    timeout_s: float = Field(default=60.0, gt=0)
+
+
+class LoggingSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["json", "console"] = "json"
+
+
+class Settings(BaseSettings):
+    """Effective configuration. Build it with :func:`load_settings`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        extra="forbid",
+        case_sensitive=False,
+    )
+
+    home: Path = Field(default_factory=lambda: Path("~/.shipyard").expanduser())
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    artifacts: ArtifactSettings = Field(default_factory=ArtifactSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    client: ClientSettings = Field(default_factory=ClientSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite:///{self.home / 'shipyard.db'}"
+
+    @property
+    def artifacts_url(self) -> str:
+        return self.artifacts.url or str(self.home / "artifacts")
+
+    @property
+    def is_embedded(self) -> bool:
+        """True when both stores are the zero-config local defaults."""
+        return self.database.url is None and self.artifacts.url is None
+
+
+@dataclass(frozen=True)
+class SettingValue:
+    key: str
+    value: Any
+    source: str
+
+
+def _deep_merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(_flatten(value, path + "."))
+        else:
+            flat[path] = value
+    return flat
+
+
+def _unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for path, value in flat.items():
+        node = out
+        *parents, leaf = path.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return out
+
+
+def env_name(key: str) -> str:
+    """``database.url`` -> ``SHIPYARD_DATABASE_URL``."""
+    return ENV_PREFIX + key.replace(".", "_").upper()
+
+
+def find_config_file(explicit: Path | None, home: Path, environ: Mapping[str, str]) -> Path | None:
+    if explicit is not None:
+        if not explicit.is_file():
+            raise InvalidArgument(f"config file {explicit} does not exist", {"field": "config"})
+        return explicit
+    from_env = environ.get(ENV_PREFIX + "CONFIG")
+    if from_env:
+        path = Path(from_env).expanduser()
+        if not path.is_file():
+            raise InvalidArgument(f"SHIPYARD_CONFIG points at {path}, which does not exist", {"field": "config"})
+        return path
+    for candidate in (Path.cwd() / "shipyard.toml", home / "shipyard.toml"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidArgument(f"{path} is not valid TOML: {exc}", {"field": "config"}) from exc
+
+
+def _read_env() -> dict[str, Any]:
+    source = EnvSettingsSource(
+        Settings,
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        case_sensitive=False,
+    )
+    data = source()
+    return {k: v for k, v in data.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class LoadedSettings:
+    settings: Settings
+    config_file: Path | None
+    layers: dict[str, dict[str, Any]]  # source label -> flat values it set
+
+    def explain(self) -> list[SettingValue]:
+        """Every effective setting, masked, with the layer that decided it."""
+        effective = _flatten(self.settings.model_dump(mode="python"))
+        rows = []
+        for key in sorted(effective):
+            source = "default"
+            for label, flat in self.layers.items():  # ordered low -> high
+                if key in flat:
+                    source = f"env:{env_name(key)}" if label == "env" else label
+            rows.append(SettingValue(key, mask_value(key, effective[key]), source))
+        return rows
+
+
+def mask_url_password(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", f":{MASK}@", 1)
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+def mask_value(key: str, value: Any) -> Any:
+    if isinstance(value, SecretStr):
+        return MASK
+    if isinstance(value, str) and key.endswith("url"):
+        return mask_url_password(value)
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None,
+    config_file: Path | None = None,
+) -> LoadedSettings:
+    """Build the effective settings from every layer.
+
+    ``overrides`` are flat (``{"database.url": "..."}``) or nested; ``None`` values are
+    ignored so unset CLI flags do not mask lower layers.
+    """
+    cli_flat = {k: v for k, v in _flatten(dict(overrides or {})).items() if v is not None}
+    try:
+        env_nested = _read_env()
+    except Exception as exc:  # pydantic-settings raises SettingsError on malformed values
+        raise InvalidArgument(f"invalid SHIPYARD_* environment variable: {exc}", {"field": "environment"}) from exc
+    env_flat = _flatten(env_nested)
+
+    home_raw = cli_flat.get("home") or env_flat.get("home") or "~/.shipyard"
+    home = Path(str(home_raw)).expanduser()
+    path = find_config_file(config_file, home, os.environ)
+    file_flat = _flatten(_read_toml(path)) if path else {}
+
+    layers: dict[str, dict[str, Any]] = {}
+    if file_flat:
+        layers[f"file:{path}"] = file_flat
+    if env_flat:
+        layers["env"] = env_flat
+    if cli_flat:
+        layers["override"] = cli_flat
+    merged: dict[str, Any] = {}
+    for flat in layers.values():
+        merged = _deep_merge(merged, _unflatten(flat))
+    try:
+        settings = Settings.model_validate(merged)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(p) for p in first["loc"])
+        origin = next((label for label, flat in reversed(layers.items()) if key in flat), "default")
+        if origin == "env":
+            origin = f"env {env_name(key)}"
+        raise InvalidArgument(
+            f"setting '{key}' from {origin}: {first['msg']}",
+            {"field": key, "source": origin, "errors": len(exc.errors())},
+        ) from None
+    settings.home = settings.home.expanduser()
+    return LoadedSettings(settings=settings, config_file=path, layers=layers)
+
+
+__all__ = [
+    "ArtifactSettings",
+    "ClientSettings",
+    "DatabaseSettings",
+    "LoadedSettings",
+    "LoggingSettings",
+    "ServerSettings",
+    "SettingValue",
+    "Settings",
+    "env_name",
+    "load_settings",
+    "mask_url_password",
+]
