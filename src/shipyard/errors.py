@@ -14,6 +14,7 @@ single table that every transport (REST, CLI exit codes, the SDK) shares::
     ├── Conflict               CONFLICT              409
     │   └── AlreadyExists      ALREADY_EXISTS        409
     ├── PreconditionFailed     PRECONDITION_FAILED   412
+    ├── PayloadTooLarge        PAYLOAD_TOO_LARGE     413
     ├── RangeNotSatisfiable    RANGE_NOT_SATISFIABLE 416
     ├── ValidationFailed       VALIDATION_FAILED     422
     ├── DigestMismatch         DIGEST_MISMATCH       500   (stored bytes do not match their sha256)
@@ -200,8 +201,8 @@ def from_envelope(body: dict[str, Any], status: int) -> ShipyardError:
 
 
 __all__ = [
-    "CODE_TO_STATUS",
     "AlreadyExists",
+    "CODE_TO_STATUS",
     "Conflict",
     "DigestMismatch",
     "InternalError",

@@ -30,10 +30,16 @@ def configure_logging(cfg: LoggingSettings) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        # Resolve sys.stderr per logger, not once: a replaced stream (pytest capture,
+        # a daemon redirect) must not leave loggers writing to a closed file.
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
     _configured = (cfg.level, cfg.format)
+
+
+def _stderr_logger(*_args: object) -> structlog.PrintLogger:
+    return structlog.PrintLogger(file=sys.stderr)
 
 
 def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:

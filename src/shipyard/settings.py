@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
 from shipyard.errors import InvalidArgument
@@ -73,6 +73,14 @@ class ServerSettings(_Section):
     workers: int = Field(default=1, ge=1, le=64)
     default_page_size: int = Field(default=100, ge=1)
     max_page_size: int = Field(default=1000, ge=1)
+
+    @model_validator(mode="after")
+    def _page_sizes(self) -> ServerSettings:
+        if self.default_page_size > self.max_page_size:
+            raise ValueError(
+                f"default_page_size ({self.default_page_size}) exceeds max_page_size ({self.max_page_size})"
+            )
+        return self
 
 
 class ClientSettings(_Section):

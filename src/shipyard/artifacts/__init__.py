@@ -3,4 +3,10 @@
 from shipyard.artifacts.backends import BlobStore, open_blob_store, register_backend
 from shipyard.artifacts.schemas import BlobInfo, BlobList
 
-__all__ = ["BlobInfo", "BlobList", "BlobStore", "open_blob_store", "register_backend"]
+__all__ = [
+    "BlobInfo",
+    "BlobList",
+    "BlobStore",
+    "open_blob_store",
+    "register_backend",
+]

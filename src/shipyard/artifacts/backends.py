@@ -58,8 +58,12 @@ class StagedBlob:
         self._fh.close()
         digest = self._hash.hexdigest()
         if expected is not None and expected != digest:
-            raise DigestMismatch(expected, digest, where="uploaded blob")
-        if not self._store.exists(digest):
+            raise InvalidArgument(
+                f"the uploaded bytes hash to sha256:{digest}, not the stated sha256:{expected}",
+                {"field": "digest", "expected": expected, "actual": digest},
+            )
+        if not self._store.exists(digest) or not self._store.intact(digest):
+            # New, or stored bytes that rotted: the verified upload (re)places them.
             self._store._publish(self.path, digest)
         self.digest = digest
         return digest
@@ -120,6 +124,14 @@ class BlobStore(ABC):
     def verify(self, digest: str) -> None:
         for _ in self.iter_verified(digest):
             pass
+
+    def intact(self, digest: str) -> bool:
+        """Whether the stored bytes still hash to ``digest``."""
+        try:
+            self.verify(digest)
+        except DigestMismatch:
+            return False
+        return True
 
     def _iter(self, digest: str, start: int, end: int | None) -> Iterator[bytes]:
         with self._open(digest) as fh:
@@ -195,7 +207,7 @@ class LocalBlobStore(BlobStore):
         final = self.path(digest)
         final.parent.mkdir(parents=True, exist_ok=True)
         staged.chmod(0o444)
-        os.replace(staged, final)
+        os.replace(staged, final)  # atomic, and replaces a corrupted copy in place
 
 
 class FsspecBlobStore(BlobStore):
@@ -228,7 +240,25 @@ class FsspecBlobStore(BlobStore):
 
     def ping(self) -> None:
         with _unavailable(self.url):
-            self.fs.ls(self.root, detail=False)
+            # Ask the store, not fsspec's listing cache, or an outage would look healthy.
+            self.fs.invalidate_cache(self.root)
+            path = self.root
+            while True:
+                try:
+                    self.fs.ls(path, detail=False)
+                    return
+                except FileNotFoundError:
+                    # A prefix with no blob yet is an empty store. Walk up: on an object
+                    # store (no root marker) the bucket must exist; on a hierarchical
+                    # filesystem directories appear with the first write.
+                    parent: str = self.fs._parent(path)
+                    if not parent.strip("/") or parent == path:
+                        if self.fs.root_marker:
+                            return
+                        raise Unavailable(
+                            f"artifact store {self.url} failed: bucket or container '{path}' does not exist"
+                        ) from None
+                    path = parent
 
     def _open(self, digest: str) -> BinaryIO:
         try:

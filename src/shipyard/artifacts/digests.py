@@ -33,15 +33,25 @@ def file_digest(path: Path, chunk_size: int = 1024 * 1024) -> tuple[str, int]:
 
 
 def verified(chunks: Iterable[bytes], expected: str) -> Iterator[bytes]:
-    """Yield ``chunks`` unchanged; after the last, raise if they do not hash to ``expected``.
+    """Yield ``chunks`` unchanged; raise instead of yielding the last one if they do not
+    hash to ``expected``.
 
-    The caller has already passed the bytes on, so a streaming consumer must treat the
-    exception as "discard what you received" (the server aborts the response; the SDK
-    deletes its partial file)."""
+    The caller has already passed the earlier bytes on, so a streaming consumer must treat
+    the exception as "discard what you received" (the server aborts the response; the SDK
+    deletes its partial file). Holding the last chunk back until the hash is known means
+    a response sent with the blob's ``Content-Length`` is visibly cut short: no client,
+    with or without its own check, receives a complete body of corrupt bytes."""
     h = hashlib.sha256()
+    held: bytes | None = None
     for chunk in chunks:
+        if not chunk:
+            continue
+        if held is not None:
+            yield held
         h.update(chunk)
-        yield chunk
+        held = chunk
     actual = h.hexdigest()
     if actual != expected:
         raise DigestMismatch(expected, actual)
+    if held is not None:
+        yield held

@@ -5,7 +5,6 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shipyard.artifacts.backends import BlobStore
 from shipyard.artifacts.digests import check_digest
 from shipyard.artifacts.tables import BlobRecord
 from shipyard.errors import NotFound
@@ -35,12 +34,11 @@ def get(session: Session, project: Project, digest: str) -> BlobRecord:
     return blob
 
 
-def adopt(session: Session, store: BlobStore, project: Project, digest: str) -> tuple[BlobRecord, bool] | None:
-    """If the store already holds these bytes, record them for ``project`` without an upload."""
-    digest = check_digest(digest)
-    if not store.exists(digest):
-        return None
-    return record(session, project, digest, store.size(digest))
+def held(session: Session, project: Project, digest: str) -> BlobRecord | None:
+    """The project's record of a blob, if it holds it. Holding is per project: knowing a
+    digest another project stored does not let you read those bytes, so a project must
+    upload (and the server verify) the bytes once before it holds them."""
+    return session.get(BlobRecord, (project.id, check_digest(digest)))
 
 
 def list_blobs(session: Session, project: Project, *, page_token: str | None, page_size: int) -> Page[BlobRecord]:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, String
+from sqlalchemy import BigInteger, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shipyard.store.base import Base, TZDateTime, utcnow
@@ -13,6 +13,7 @@ class BlobRecord(Base):
     record is what makes a blob readable in a project."""
 
     __tablename__ = "blobs"
+    __table_args__ = (Index("ix_blobs_project_created", "project_id", "created_at", "digest"),)
 
     project_id: Mapped[str] = mapped_column(String(32), ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
     digest: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import typer
 from pydantic import BaseModel
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
@@ -83,10 +84,13 @@ def reported(cli: CliContext) -> Iterator[None]:
     except ShipyardError as exc:
         if cli.debug:
             err.print_exception()
-        err.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True)
         fix = exc.details.get("fix")
         if fix:
-            err.print(f"fix: {fix}", highlight=False)
+            err.print(f"fix: {escape(str(fix))}", highlight=False)
+        for name, check in (exc.details.get("checks") or {}).items():
+            if isinstance(check, dict) and not check.get("ok", True):
+                err.print(f"  {name}: {escape(str(check.get('error', 'failing')))}", highlight=False)
         raise typer.Exit(EXIT_CODES.get(exc.code, 1)) from None
     except (typer.Exit, typer.Abort, KeyboardInterrupt):
         raise
@@ -94,7 +98,8 @@ def reported(cli: CliContext) -> Iterator[None]:
         if cli.debug:
             err.print_exception()
         err.print(
-            f"[bold red]error:[/] unexpected {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
+            f"[bold red]error:[/] unexpected {type(exc).__name__}: {escape(str(exc))} "
+            "(rerun with --debug for the traceback)",
             highlight=False,
             soft_wrap=True,
         )

@@ -6,7 +6,7 @@ share one implementation of every rule (validation, errors, paging, digests). Un
 Starlette's test client it streams both ways with bounded buffers, so a multi-gigabyte
 blob moves through it in constant memory.
 
-The app runs on an event loop in a background thread (an anyio blocking portal).
+The app runs on an asyncio event loop in a background daemon thread.
 Responses are handed over through a bounded queue: the app blocks when the caller reads
 slowly, and the caller sees a dropped connection (``httpx.RemoteProtocolError``) if the
 app fails after the status line was sent, exactly as over a real socket.
@@ -14,16 +14,15 @@ app fails after the status line was sent, exactly as over a real socket.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import queue
 import threading
 from collections.abc import Iterator
-from contextlib import AbstractContextManager
 from typing import Any
 from urllib.parse import unquote
 
 import anyio
-import anyio.from_thread
 import httpx
 from starlette.types import ASGIApp, Message
 
@@ -126,10 +125,11 @@ class _ResponseStream(httpx.SyncByteStream):
 class InProcessTransport(httpx.BaseTransport):
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self._portal_cm: AbstractContextManager[anyio.from_thread.BlockingPortal] = (
-            anyio.from_thread.start_blocking_portal()
-        )
-        self.portal = self._portal_cm.__enter__()
+        # A daemon thread: a client the caller forgot to close must not keep the
+        # interpreter from exiting.
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="shipyard-local", daemon=True)
+        self._thread.start()
         self._closed = False
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -150,7 +150,7 @@ class InProcessTransport(httpx.BaseTransport):
             "server": (url.host, url.port or 80),
             "state": {},
         }
-        self.portal.start_task_soon(exchange.run, self.app, scope)
+        asyncio.run_coroutine_threadsafe(exchange.run(self.app, scope), self._loop)
         while True:
             item = exchange.messages.get()
             if item is _DONE:
@@ -169,4 +169,7 @@ class InProcessTransport(httpx.BaseTransport):
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            self._portal_cm.__exit__(None, None, None)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=5)
+            if not self._thread.is_alive():
+                self._loop.close()

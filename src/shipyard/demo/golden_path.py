@@ -122,4 +122,7 @@ class Demo:
 
 
 def run_demo(settings: Settings, console: Console | None = None) -> None:
-    Demo(settings, console or Console()).run()
+    """Walk the golden path in local mode on ``settings``' stores (a configured server
+    URL is ignored: the demo starts its own server on those stores)."""
+    local = settings.model_copy(update={"client": settings.client.model_copy(update={"url": None})})
+    Demo(local, console or Console()).run()

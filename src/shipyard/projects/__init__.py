@@ -2,4 +2,9 @@
 
 from shipyard.projects.schemas import ProjectCreate, ProjectList, ProjectOut, ProjectUpdate
 
-__all__ = ["ProjectCreate", "ProjectList", "ProjectOut", "ProjectUpdate"]
+__all__ = [
+    "ProjectCreate",
+    "ProjectList",
+    "ProjectOut",
+    "ProjectUpdate",
+]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,7 +15,7 @@ from shipyard.logging import configure_logging
 from shipyard.server import errors
 from shipyard.server.metrics import HttpMetrics
 from shipyard.server.middleware import RequestContextMiddleware
-from shipyard.server.routes import blobs, health, projects
+from shipyard.server.routes import blobs, events, experiments, health, projects, runs
 from shipyard.server.state import AppState
 from shipyard.settings import Settings
 from shipyard.store import schema
@@ -23,6 +24,13 @@ from shipyard.store.engine import Database
 API_DESCRIPTION = """Shipyard's native REST API. Every error is
 `{"error": {"code", "message", "details"}}`; every reply carries `X-Request-ID`;
 every list is paged with `max_results` and an opaque `page_token`."""
+
+
+def local_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (containers)
+        return "local"
 
 
 def build_state(settings: Settings) -> AppState:
@@ -45,6 +53,8 @@ def create_app(settings: Settings, *, embedded: bool = False) -> FastAPI:
     if not embedded:
         configure_logging(settings.logging)
     app_state = build_state(settings)
+    if embedded:
+        app_state.default_actor = local_user()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -62,7 +72,7 @@ def create_app(settings: Settings, *, embedded: bool = False) -> FastAPI:
     )
     app.state.shipyard = app_state
     errors.install(app)
-    for router in (health.router, projects.router, blobs.router):
+    for router in (health.router, projects.router, blobs.router, experiments.router, runs.router, events.router):
         app.include_router(router)
     # The middleware stack, outermost first: request context (ids, logs, metrics and the
     # last-resort error envelope) wraps everything Shipyard serves.

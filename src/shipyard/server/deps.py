@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 from sqlalchemy.orm import Session
 
+from shipyard.events.context import Actor
 from shipyard.server.state import AppState
 from shipyard.store.pagination import check_page_size
 
@@ -26,6 +27,10 @@ def _write_session(request: Request) -> Iterator[Session]:
 def _read_session(request: Request) -> Iterator[Session]:
     with get_state(request).db.session(readonly=True) as session:
         yield session
+
+
+def _actor(request: Request) -> Actor:
+    return Actor(name=get_state(request).default_actor, request_id=request.state.request_id)
 
 
 @dataclass(frozen=True)
@@ -50,3 +55,4 @@ State = Annotated[AppState, Depends(get_state)]
 WriteSession = Annotated[Session, Depends(_write_session, scope="function")]
 ReadSession = Annotated[Session, Depends(_read_session, scope="function")]
 Paging = Annotated[PageParams, Depends(_page_params)]
+CurrentActor = Annotated[Actor, Depends(_actor)]

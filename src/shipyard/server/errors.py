@@ -8,12 +8,14 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from shipyard.errors import (
     InternalError,
     InvalidArgument,
     MethodNotAllowed,
     NotFound,
+    RangeNotSatisfiable,
     ShipyardError,
     ValidationFailed,
 )
@@ -25,7 +27,10 @@ def envelope(error: ShipyardError, headers: dict[str, str] | None = None) -> JSO
 
 async def shipyard_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ShipyardError)
-    return envelope(exc)
+    headers = None
+    if isinstance(exc, RangeNotSatisfiable) and "size" in exc.details:
+        headers = {"Content-Range": f"bytes */{exc.details['size']}"}
+    return envelope(exc, headers)
 
 
 async def http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -35,10 +40,11 @@ async def http_error(request: Request, exc: Exception) -> JSONResponse:
     if exc.status_code == 404:
         error = NotFound(f"no such endpoint: {request.method} {request.url.path}", {"path": request.url.path})
     elif exc.status_code == 405:
-        allowed = headers.get("Allow") or headers.get("allow") or ""
+        allowed = _allowed_methods(request)
+        headers = {k: v for k, v in headers.items() if k.lower() != "allow"} | {"Allow": ", ".join(allowed)}
         error = MethodNotAllowed(
-            f"{request.method} is not allowed on {request.url.path}" + (f"; allowed: {allowed}" if allowed else ""),
-            {"method": request.method, "allowed": [m.strip() for m in allowed.split(",") if m.strip()]},
+            f"{request.method} is not allowed on {request.url.path}; allowed: {', '.join(allowed)}",
+            {"method": request.method, "allowed": allowed},
         )
     elif exc.status_code < 500:
         error = InvalidArgument(str(exc.detail))
@@ -47,6 +53,26 @@ async def http_error(request: Request, exc: Exception) -> JSONResponse:
     else:
         error = InternalError(str(exc.detail))
     return envelope(error, headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route accepts on this path (Starlette names only the first).
+    The app's OpenAPI-visible routes are the flat list FastAPI keeps for documentation."""
+    methods: set[str] = set()
+    probe = {**request.scope, "method": "__probe__"}
+    for route in request.app.router.routes:
+        for leaf in _leaves(route):
+            match, _ = leaf.matches(probe)
+            if match is not Match.NONE:
+                methods |= set(getattr(leaf, "methods", None) or ())
+    return sorted(methods)
+
+
+def _leaves(route: Any) -> list[Any]:
+    included = getattr(route, "original_router", None)
+    if included is not None:
+        return [leaf for child in included.routes for leaf in _leaves(child)]
+    return [route]
 
 
 def _field(loc: tuple[Any, ...]) -> str:

@@ -13,6 +13,7 @@ import uuid
 from typing import Any
 
 import structlog
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shipyard.errors import InternalError, ShipyardError
@@ -63,14 +64,18 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except ClientDisconnect:
+            response["status"] = 499  # nginx's "client closed request": nobody is listening
+            log.info("client disconnected")
         except Exception as exc:
             if response["started"]:
                 # The status line is gone; the only honest signal left is to abort the body.
+                cause = _shipyard_cause(exc)
                 log.error(
                     "response aborted",
-                    error=str(exc),
-                    error_type=type(exc).__name__,
-                    exc_info=not isinstance(exc, ShipyardError),
+                    error=str(cause or exc),
+                    error_type=type(cause or exc).__name__,
+                    exc_info=cause is None,
                 )
                 raise
             error = (
@@ -98,6 +103,18 @@ class RequestContextMiddleware:
                     duration_ms=round(elapsed * 1000, 3),
                 )
             structlog.contextvars.unbind_contextvars("request_id")
+
+
+def _shipyard_cause(exc: BaseException) -> ShipyardError | None:
+    """The ShipyardError behind ``exc`` (Starlette wraps errors raised mid-stream)."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return None
+        if isinstance(seen, ShipyardError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 async def _send_error(send: Send, error: ShipyardError) -> None:

@@ -18,3 +18,6 @@ class AppState:
     blobs: BlobStore
     schema: SchemaState
     metrics: HttpMetrics
+    # Who acts when a request carries no identity: the OS user in local mode (the person
+    # at the keyboard), "anonymous" on a server until authentication is configured.
+    default_actor: str = "anonymous"

@@ -1,8 +1,9 @@
 """Keyset pagination with opaque cursor tokens.
 
 A token encodes the sort key of the last row served plus a fingerprint of the list it
-came from, so a token replayed against another list (or tampered with) is a clear
-``INVALID_ARGUMENT`` naming ``page_token``, never a silent wrong page.
+came from, so a token replayed against another list, or garbled, is a clear
+``INVALID_ARGUMENT`` naming ``page_token``. Tokens are not signed: editing one only moves
+where a list the caller may read anyway resumes.
 """
 
 from __future__ import annotations

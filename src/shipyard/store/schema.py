@@ -18,7 +18,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
 from shipyard.errors import SchemaOutOfDate, SchemaTooNew
-from shipyard.store.engine import Database
+from shipyard.store.engine import Database, translate_db_errors
 
 HERE = Path(__file__).parent / "migrations"
 
@@ -28,6 +28,7 @@ class SchemaStatus(enum.StrEnum):
     CURRENT = "current"
     OUT_OF_DATE = "out_of_date"
     TOO_NEW = "too_new"
+    UNVERSIONED = "unversioned"  # tables, but no recorded revision: not a database Shipyard made
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,12 @@ class SchemaState:
                 f"the database schema is at revision {self.current}, which this Shipyard does not "
                 f"know (its newest is {self.head}); upgrade Shipyard instead of downgrading the database",
                 {"current": self.current, "head": self.head},
+            )
+        if self.status is SchemaStatus.UNVERSIONED:
+            raise SchemaOutOfDate(
+                "the database has tables but no Shipyard schema revision, so Shipyard did not create it; "
+                "point database.url at an empty database or at one Shipyard created",
+                {"current": None, "head": self.head},
             )
         if self.status is SchemaStatus.EMPTY:
             raise SchemaOutOfDate(
@@ -72,11 +79,11 @@ def head_revision() -> str:
 def schema_state(db: Database) -> SchemaState:
     script = ScriptDirectory(str(HERE))
     head = head_revision()
-    with db.engine.connect() as conn:
+    with translate_db_errors(), db.engine.connect() as conn:
         current = MigrationContext.configure(conn).get_current_revision()
         has_tables = bool(set(inspect(conn).get_table_names()) - {"alembic_version"})
     if current is None:
-        status = SchemaStatus.OUT_OF_DATE if has_tables else SchemaStatus.EMPTY
+        status = SchemaStatus.UNVERSIONED if has_tables else SchemaStatus.EMPTY
     elif current == head:
         status = SchemaStatus.CURRENT
     else:
@@ -90,9 +97,10 @@ def schema_state(db: Database) -> SchemaState:
 
 def upgrade(db: Database, revision: str = "head") -> SchemaState:
     state = schema_state(db)
-    if state.status is SchemaStatus.TOO_NEW:
+    if state.status in (SchemaStatus.TOO_NEW, SchemaStatus.UNVERSIONED):
         state.require_current()
-    command.upgrade(alembic_config(db), revision)
+    with translate_db_errors():
+        command.upgrade(alembic_config(db), revision)
     return schema_state(db)
 
 
@@ -111,4 +119,12 @@ def prepare(db: Database, auto_upgrade: bool) -> SchemaState:
     return state
 
 
-__all__ = ["SchemaState", "SchemaStatus", "downgrade", "head_revision", "prepare", "schema_state", "upgrade"]
+__all__ = [
+    "SchemaState",
+    "SchemaStatus",
+    "downgrade",
+    "head_revision",
+    "prepare",
+    "schema_state",
+    "upgrade",
+]

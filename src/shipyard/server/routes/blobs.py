@@ -44,10 +44,10 @@ def _record(state: AppState, project: str, digest: str, size: int) -> tuple[Blob
         return BlobInfo.model_validate(blob), created
 
 
-def _adopt(state: AppState, project: str, digest: str) -> tuple[BlobInfo, bool] | None:
-    with state.db.session() as session:
-        found = service.adopt(session, state.blobs, projects.get_by_name(session, project), digest)
-        return None if found is None else (BlobInfo.model_validate(found[0]), found[1])
+def _held(state: AppState, project: str, digest: str) -> BlobInfo | None:
+    with state.db.session(readonly=True) as session:
+        found = service.held(session, projects.get_by_name(session, project), digest)
+        return None if found is None else BlobInfo.model_validate(found)
 
 
 def _require_project(state: AppState, project: str) -> None:
@@ -58,11 +58,10 @@ def _require_project(state: AppState, project: str) -> None:
 async def _upload(request: Request, state: AppState, project: str, expected: str | None) -> JSONResponse:
     await run_in_threadpool(_require_project, state, project)
     if expected is not None:
-        # Already stored (by this or another project): record it, skip the bytes.
-        adopted = await run_in_threadpool(_adopt, state, project, expected)
-        if adopted is not None:
-            info, created = adopted
-            return JSONResponse(info.model_dump(mode="json"), status_code=201 if created else 200)
+        # This project already holds these bytes: nothing to receive (idempotent retry).
+        known = await run_in_threadpool(_held, state, project, expected)
+        if known is not None:
+            return JSONResponse(known.model_dump(mode="json"), status_code=200)
     staged = await run_in_threadpool(state.blobs.stage)
     try:
         await _receive_into(request, staged)
@@ -108,15 +107,29 @@ def blob_info(project: str, digest: str, session: ReadSession) -> BlobInfo:
     return BlobInfo.model_validate(service.get(session, projects.get_by_name(session, project), digest))
 
 
-@router.api_route(
+def _headers(digest: str) -> dict[str, str]:
+    return {
+        "Accept-Ranges": "bytes",
+        "ETag": f'"sha256:{digest}"',
+        "X-Content-SHA256": digest,
+        "Cache-Control": "private, max-age=31536000, immutable",
+    }
+
+
+@router.head("/{digest}", summary="Size and digest of a blob, as headers")
+def head_blob(project: str, digest: str, state: State, session: ReadSession) -> Response:
+    blob = service.get(session, projects.get_by_name(session, project), digest)
+    headers = _headers(blob.digest) | {"Content-Length": str(state.blobs.size(blob.digest))}
+    return Response(status_code=200, headers=headers, media_type="application/octet-stream")
+
+
+@router.get(
     "/{digest}",
-    methods=["GET", "HEAD"],
     response_class=StreamingResponse,
     summary="Download a blob (supports Range for resuming)",
     responses={200: {"content": {"application/octet-stream": {}}}, 206: {"description": "Partial content"}},
 )
 def download_blob(
-    request: Request,
     project: str,
     digest: str,
     state: State,
@@ -125,16 +138,8 @@ def download_blob(
 ) -> Response:
     blob = service.get(session, projects.get_by_name(session, project), digest)
     size = state.blobs.size(blob.digest)
-    headers = {
-        "Accept-Ranges": "bytes",
-        "ETag": f'"sha256:{blob.digest}"',
-        "X-Content-SHA256": blob.digest,
-        "Cache-Control": "private, max-age=31536000, immutable",
-    }
+    headers = _headers(blob.digest)
     span = parse_range(range_header, size)
-    if request.method == "HEAD":
-        headers["Content-Length"] = str(size)
-        return Response(status_code=200, headers=headers, media_type="application/octet-stream")
     if span is not None:
         start, end = span
         headers["Content-Range"] = f"bytes {start}-{end}/{size}"

@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from shipyard.store.base import Base, TZDateTime, utcnow
+from shipyard.store.types import BigIntPK, JSONDoc
+
+
+class Event(Base):
+    """One state change. Append-only; the audit log (a later layer) hash-chains these."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_project_at", "project_id", "at"),
+        Index("ix_events_object", "object_type", "object_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    project_id: Mapped[str | None] = mapped_column(String(32), ForeignKey("projects.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(64))
+    object_type: Mapped[str] = mapped_column(String(32))
+    object_id: Mapped[str] = mapped_column(String(255))
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    details: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)

@@ -1,0 +1,77 @@
+"""The module-level API for the common case: one client, one current project.
+
+>>> import shipyard as sy
+>>> sy.set_project("fraud")          # local mode unless a server URL is configured
+>>> sy.get_client().list_blobs()
+
+Everything here delegates to one lazily created :class:`shipyard.client.Client`.
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+
+from shipyard.client import Client
+from shipyard.errors import NotFound
+from shipyard.projects.schemas import ProjectOut
+
+_lock = threading.Lock()
+_client: Client | None = None
+
+
+def connect(url: str | None = None, *, project: str | None = None) -> Client:
+    """Use the server at ``url`` (or local mode when None) for later module-level calls."""
+    global _client
+    with _lock:
+        if _client is not None:
+            _client.close()
+        _client = Client(url, project=project)
+        return _client
+
+
+def get_client() -> Client:
+    """The current client, created from the settings layers on first use."""
+    global _client
+    with _lock:
+        if _client is None:
+            _client = Client()
+        return _client
+
+
+def set_project(name: str, *, create: bool = False, description: str = "") -> ProjectOut:
+    """Make ``name`` the current project. With ``create=True`` a missing project is created."""
+    client = get_client()
+    try:
+        project = client.get_project(name)
+    except NotFound:
+        if not create:
+            raise NotFound(
+                f"project '{name}' does not exist; pass create=True or run `shipyard projects create {name}`",
+                {"resource": "project", "name": name},
+            ) from None
+        project = client.create_project(name, description)
+    client.project = project.name
+    return project
+
+
+def get_project() -> str:
+    return get_client().project
+
+
+def _close() -> None:
+    global _client
+    with _lock:
+        if _client is not None:
+            _client.close()
+            _client = None
+
+
+atexit.register(_close)
+
+__all__ = [
+    "connect",
+    "get_client",
+    "get_project",
+    "set_project",
+]
