@@ -11,6 +11,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -137,3 +138,14 @@ def cli_args(home: Path, database_url: str) -> list[str]:
 @pytest.fixture
 def runner() -> CliRunner:
     return CliRunner()
+
+
+@pytest.fixture(scope="session")
+def iris_model() -> tuple[Any, Any]:
+    """A small scikit-learn classifier on the bundled iris dataset, and its features."""
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    data = load_iris(as_frame=True)
+    model = LogisticRegression(max_iter=300).fit(data.data, data.target)
+    return model, data.data

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -14,16 +15,25 @@ from shipyard.settings import load_settings
 
 def test_demo_runs_twice_on_a_fresh_home(runner: CliRunner, tmp_path: Path) -> None:
     home = tmp_path / "demo-home"
-    first = runner.invoke(app, ["--home", str(home), "demo"], catch_exceptions=False)
-    assert first.exit_code == 0, first.output
+    result = runner.invoke(app, ["--home", str(home), "demo"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    first = " ".join(result.output.split())  # rich wraps long lines
     for expected in ("created project demo", "verified the digest: identical", "server listening on http://127.0.0.1:"):
-        assert expected in first.output
-    assert "database  │ yes" in first.output or "database │ yes" in first.output.replace("  ", " ")
-    second = runner.invoke(app, ["--home", str(home), "demo"], catch_exceptions=False)
-    assert second.exit_code == 0, second.output
-    assert "already exists" in second.output
+        assert expected in first
+    assert "database │ yes" in first
+    again = runner.invoke(app, ["--home", str(home), "demo"], catch_exceptions=False)
+    assert again.exit_code == 0, again.output
+    second = " ".join(again.output.split())
+    assert "already exists" in second
     # What the demo left behind is really there.
+    for expected in ("credit-classifier version 1: READY", "predictions identical to training: True", "@staging → version 1"):
+        assert expected in first
+    assert "credit-classifier version 2: READY" in second
     with Client(settings=load_settings({"home": str(home)}).settings) as client:
-        blobs = client.list_blobs(project=DEMO_PROJECT).items
-        assert len(blobs) == 1
-        assert client.read_blob(blobs[0].digest, project=DEMO_PROJECT) == make_dataset()
+        digest = hashlib.sha256(make_dataset()).hexdigest()
+        assert client.read_blob(digest, project=DEMO_PROJECT) == make_dataset()
+        model = client.get_registered_model("credit-classifier", project=DEMO_PROJECT)
+        assert model.aliases == {"staging": 2}
+        runs = client.search_runs(project=DEMO_PROJECT, filter="metrics.auc > 0.9").items
+        assert len(runs) == 6
+        assert all(r.status == "FINISHED" and r.inputs for r in runs)

@@ -15,17 +15,24 @@ from __future__ import annotations
 
 import atexit
 import getpass
+import tempfile
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from shipyard import sdk
 from shipyard.client.buffer import MetricBuffer
 from shipyard.client.datasets import describe
 from shipyard.client.source import capture
 from shipyard.errors import InvalidArgument
+from shipyard.registry.schemas import ModelVersionOut
 from shipyard.sdk import get_client
 from shipyard.tracking.schemas import ArtifactOut, ExperimentOut, RunOut
+
+if TYPE_CHECKING:
+    from shipyard.models import LoadedModel, ModelManifest
 
 _lock = threading.RLock()
 _stack: list[ActiveRun] = []
@@ -192,6 +199,75 @@ def log_input(data: Any, *, name: str, context: str = "training", source_uri: st
     get_client().log_inputs(_current().id, [describe(data, name=name, source_uri=source_uri, context=context)])
 
 
+@dataclass(frozen=True)
+class LoggedModel:
+    """A model logged under a run, and its registered version when one was made."""
+
+    uri: str
+    run_id: str
+    artifact_path: str
+    flavor: str
+    manifest: ModelManifest
+    version: ModelVersionOut | None = None
+
+
+def log_model(
+    model: Any,
+    name: str = "model",
+    *,
+    signature: Any = "infer",
+    input_example: Any = None,
+    registered_model_name: str | None = None,
+    requirements: list[str] | None = None,
+    flavor: str | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> LoggedModel:
+    """Package ``model`` (scikit-learn, XGBoost, LightGBM, ONNX or any object with
+    ``predict``) with its manifest and log it under the active run at ``name``;
+    optionally register it as the next version of ``registered_model_name``."""
+    from shipyard.models import save_model
+
+    run = _current()
+    client = get_client()
+    with tempfile.TemporaryDirectory(prefix="shipyard-model-") as tmp:
+        directory = Path(tmp) / "model"
+        manifest = save_model(
+            model,
+            directory,
+            flavor=flavor,
+            signature=signature,
+            input_example=input_example,
+            requirements=requirements,
+            metadata=metadata,
+        )
+        client.log_artifacts(run.id, directory, artifact_path=name)
+    uri = f"runs:/{run.id}/{name.strip('/')}"
+    version = client.register_model(uri, registered_model_name) if registered_model_name else None
+    return LoggedModel(
+        uri=uri, run_id=run.id, artifact_path=name, flavor=manifest.flavor, manifest=manifest, version=version
+    )
+
+
+def load_model(uri: str | Path, *, allow_pickle: bool = True) -> LoadedModel:
+    """Load a model from ``models:/name@alias``, ``models:/name/3``, ``models:/name/latest``,
+    ``runs:/<id>/<path>`` or a local directory (Shipyard or MLflow format). Every file's
+    sha256 is checked against the manifest before the model is deserialised."""
+    from shipyard.models import load_model as load_directory
+
+    local = Path(uri)
+    if not str(uri).startswith(("models:/", "runs:/")):
+        return load_directory(local, allow_pickle=allow_pickle)
+    return load_directory(get_client().download_model(str(uri)), allow_pickle=allow_pickle)
+
+
+def register_model(source: str, name: str, *, description: str = "") -> ModelVersionOut:
+    return get_client().register_model(source, name, description=description)
+
+
+def set_alias(name: str, alias: str, version: int) -> ModelVersionOut:
+    return get_client().set_alias(name, alias, version)
+
+
 def _at_exit() -> None:
     global _buffer
     with _lock:
@@ -220,20 +296,35 @@ def _reset_for_tests() -> None:
         _stack.clear()
 
 
+def _drop_buffer() -> None:
+    """Flush and forget the buffer: it sends through the client being replaced."""
+    global _buffer
+    with _lock:
+        buffer, _buffer = _buffer, None
+    if buffer is not None:
+        buffer.close(timeout_s=30)
+
+
+sdk.before_client_switch(_drop_buffer)
 atexit.register(_at_exit)
 
 __all__ = [
     "ActiveRun",
+    "LoggedModel",
     "active_run",
     "end_run",
     "flush",
+    "load_model",
     "log_artifact",
     "log_artifacts",
     "log_input",
     "log_metric",
     "log_metrics",
+    "log_model",
     "log_param",
     "log_params",
+    "register_model",
+    "set_alias",
     "set_experiment",
     "set_tag",
     "set_tags",

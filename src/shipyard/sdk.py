@@ -11,22 +11,37 @@ from __future__ import annotations
 
 import atexit
 import threading
+from collections.abc import Callable
 
 from shipyard.client import Client
 from shipyard.errors import NotFound
 from shipyard.projects.schemas import ProjectOut
+from shipyard.settings import Settings
 
-_lock = threading.Lock()
+_lock = threading.RLock()
 _client: Client | None = None
+_before_switch: list[Callable[[], None]] = []
 
 
-def connect(url: str | None = None, *, project: str | None = None) -> Client:
+def before_client_switch(hook: Callable[[], None]) -> None:
+    """Run ``hook`` before the current client is closed or replaced (the fluent API
+    flushes its buffered metrics through the old client there)."""
+    _before_switch.append(hook)
+
+
+def _switching() -> None:
+    for hook in _before_switch:
+        hook()
+
+
+def connect(url: str | None = None, *, project: str | None = None, settings: Settings | None = None) -> Client:
     """Use the server at ``url`` (or local mode when None) for later module-level calls."""
     global _client
     with _lock:
         if _client is not None:
+            _switching()
             _client.close()
-        _client = Client(url, project=project)
+        _client = Client(url, project=project, settings=settings)
         return _client
 
 
@@ -63,6 +78,7 @@ def _close() -> None:
     global _client
     with _lock:
         if _client is not None:
+            _switching()
             _client.close()
             _client = None
 

@@ -25,6 +25,7 @@ def test_exports_are_complete() -> None:
     public = {name for name in dir(search) if not name.startswith("_")} - {"annotations"}
     modules = {"compiler", "errors", "fields", "lexer", "nodes", "parser", "service", "sql"}
     assert set(search.__all__) == public - modules
+    assert search.__all__ == sorted(search.__all__)
 
 
 @pytest.mark.parametrize("text", [None, "", "   ", "\n\t"])
@@ -166,6 +167,7 @@ ERRORS = [
     ("metrics.x > abc", 13, "abc", "expected a number"),
     ("attributes.experiment_id = 1.5", 28, "1.5", "expected an integer"),
     ("attributes.experiment_id = 'x'", 28, "'x'", "expected an integer"),
+    ("attributes.experiment_id = abc", 28, "abc", "expected an integer after 'attributes.experiment_id ='"),
     ("attributes.start_time > 'yesterday'", 25, "'yesterday'", "'yesterday' is not an ISO-8601 time"),
     ("attributes.start_time > 1e300", 25, "1e300", "1e300 is not a time in epoch milliseconds"),
     ("attributes.start_time > start", 25, "start", "expected an ISO-8601 time in quotes or epoch milliseconds"),

@@ -291,6 +291,9 @@ ATTRIBUTE_CASES = [
     ("attributes.end_time != '2024-01-01T00:30:00Z'", "bcdeg"),  # a NULL end time satisfies !=
     ("attributes.parent_run_id IS NULL", "abcde"),
     ("attributes.parent_run_id IS NOT NULL", "g"),
+    ("attributes.parent_run_id LIKE '%'", "g"),
+    ("attributes.parent_run_id ILIKE '%'", "g"),
+    ("attributes.parent_run_id NOT LIKE '%'", "abcde"),  # NULL satisfies the negative comparators
 ]
 
 DATASET_CASES = [

@@ -226,3 +226,37 @@ def test_runs_are_scoped_to_their_project(any_client: Client) -> None:
     run = any_client.create_run()
     with pytest.raises(NotFound):
         any_client.get_run(run.id, project="other")
+
+
+def test_search_through_the_api(any_client: Client) -> None:
+    exp = any_client.create_experiment("search-api")
+    for i in range(12):
+        run = any_client.create_run(exp.id, name=f"r{i}")
+        any_client.log_batch(
+            run.id,
+            metrics=[("auc", i / 10, 0, None)],
+            params={"lr": "0.01" if i % 2 else "0.1"},
+            tags={"team": "risk" if i < 6 else "growth"},
+        )
+    page = any_client.search_runs(
+        experiment_ids=[exp.id],
+        filter="(metrics.auc > 0.5 and params.lr = '0.01') or tags.team = 'risk' and metrics.auc < 0.2",
+        order_by=["metrics.auc DESC"],
+        max_results=3,
+    )
+    assert [r.name for r in page.items] == ["r11", "r9", "r7"]
+    rest = any_client.search_runs(
+        experiment_ids=[exp.id],
+        filter="(metrics.auc > 0.5 and params.lr = '0.01') or tags.team = 'risk' and metrics.auc < 0.2",
+        order_by=["metrics.auc DESC"],
+        max_results=3,
+        page_token=page.next_page_token,
+    )
+    assert [r.name for r in rest.items] == ["r1", "r0"]
+    assert rest.next_page_token is None
+    with pytest.raises(InvalidArgument) as info:
+        any_client.search_runs(filter="metrics.auc banana 1")
+    assert info.value.details["field"] == "filter"
+    assert info.value.details["position"] == 13
+    with pytest.raises(InvalidArgument):
+        any_client.search_runs(filter="tags.team = 'x'", page_token=page.next_page_token)

@@ -8,7 +8,17 @@ from typing import Annotated
 import typer
 
 from shipyard import __version__
-from shipyard.cli import artifacts_cmd, config_cmd, db_cmd, demo_cmd, projects_cmd, server_cmd
+from shipyard.cli import (
+    artifacts_cmd,
+    config_cmd,
+    db_cmd,
+    demo_cmd,
+    experiments_cmd,
+    models_cmd,
+    projects_cmd,
+    runs_cmd,
+    server_cmd,
+)
 from shipyard.cli.context import CliContext, JsonOption, ctx_of, print_fields, print_json, print_table, reported
 
 app = typer.Typer(
@@ -84,6 +94,9 @@ app.add_typer(config_cmd.app, name="config")
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(projects_cmd.app, name="projects")
 app.add_typer(artifacts_cmd.app, name="artifacts")
+app.add_typer(experiments_cmd.app, name="experiments")
+app.add_typer(runs_cmd.app, name="runs")
+app.add_typer(models_cmd.app, name="models")
 app.command(name="server")(server_cmd.server)
 app.command(name="demo")(demo_cmd.demo)
 

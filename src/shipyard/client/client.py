@@ -3,17 +3,16 @@
 With a URL (argument, ``client.url`` setting or ``SHIPYARD_CLIENT_URL``) it speaks HTTP.
 Without one it runs the same ASGI app in-process over the embedded stores
 (``$SHIPYARD_HOME``), so both modes share every rule and return the same objects.
-The methods live in one mixin per domain (``projects.py``, ``blobs.py``, ``tracking.py``).
+The methods live in one mixin per domain (``projects.py``, ``blobs.py``, ``tracking.py``, ``registry.py``).
 """
 
 from __future__ import annotations
 
-from shipyard.client.blobs import BlobsAPI
 from shipyard.client.projects import ProjectsAPI
-from shipyard.client.tracking import TrackingAPI
+from shipyard.client.registry import RegistryAPI
 
 
-class Client(ProjectsAPI, BlobsAPI, TrackingAPI):
+class Client(ProjectsAPI, RegistryAPI):
     """Talk to Shipyard.
 
     >>> client = Client()                          # local mode, $SHIPYARD_HOME

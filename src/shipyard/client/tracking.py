@@ -10,7 +10,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from shipyard.client.base import BaseClient, _all_pages, _page
+from shipyard.client.base import _all_pages, _page
+from shipyard.client.blobs import BlobsAPI
 from shipyard.errors import NotFound
 from shipyard.events.schemas import EventList, EventOut
 from shipyard.store.pagination import Page
@@ -41,7 +42,7 @@ def metric_json(value: float) -> float | str:
     return "Infinity" if value > 0 else "-Infinity"
 
 
-class TrackingAPI(BaseClient):
+class TrackingAPI(BlobsAPI):
     def _runs(self, project: str | None) -> str:
         return f"/api/v1/projects/{self._project(project)}/runs"
 
@@ -286,7 +287,7 @@ class TrackingAPI(BaseClient):
     def _record_files(self, run_id: str, files: list[tuple[str, Path]], project: str | None) -> list[ArtifactOut]:
         entries = []
         for rel, path in files:
-            info = self.upload_blob(path, project=project)  # type: ignore[attr-defined]
+            info = self.upload_blob(path, project=project)
             entries.append({"path": rel, "digest": info.digest})
         response = self._request("POST", f"{self._runs(project)}/{run_id}/artifacts", json={"files": entries})
         return [ArtifactOut.model_validate(a) for a in response.json()]
@@ -323,7 +324,7 @@ class TrackingAPI(BaseClient):
             for f in files:
                 target = dest / clean / f.path[len(clean) + 1 :] if clean else dest / f.path
                 target.parent.mkdir(parents=True, exist_ok=True)
-                self.download_blob(f.digest, target, project=project)  # type: ignore[attr-defined]
+                self.download_blob(f.digest, target, project=project)
             return dest / clean if clean else dest
         parent = clean.rsplit("/", 1)[0] if "/" in clean else None
         exact = [f for f in self.iter_artifacts(run_id, prefix=parent, project=project) if f.path == clean]
@@ -331,7 +332,7 @@ class TrackingAPI(BaseClient):
             raise NotFound(f"run '{run_id}' has no artifact at '{path}'", {"resource": "artifact", "path": path})
         target = dest / os.path.basename(clean)
         target.parent.mkdir(parents=True, exist_ok=True)
-        self.download_blob(exact[0].digest, target, project=project)  # type: ignore[attr-defined]
+        self.download_blob(exact[0].digest, target, project=project)
         return target
 
     # -- events ----------------------------------------------------------------------

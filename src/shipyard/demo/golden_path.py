@@ -16,6 +16,8 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
+import shipyard as sy
+from shipyard import sdk
 from shipyard.client import Client
 from shipyard.demo.background_server import serve_in_thread
 from shipyard.errors import AlreadyExists
@@ -23,6 +25,8 @@ from shipyard.server.app import create_app
 from shipyard.settings import Settings
 
 DEMO_PROJECT = "demo"
+DEMO_EXPERIMENT = "credit-risk"
+DEMO_MODEL = "credit-classifier"
 
 
 def make_dataset(rows: int = 2000, seed: int = 7) -> bytes:
@@ -63,10 +67,17 @@ class Demo:
                 title="shipyard demo",
             )
         )
-        with Client(settings=s) as local:
+        local = sy.connect(settings=s, project=DEMO_PROJECT)
+        try:
             self.step("Start local mode (no server, same API in-process)", lambda: self._local(local))
             self.step(f"Create project '{DEMO_PROJECT}'", lambda: self._project(local))
             self.step("Store a dataset as an immutable, content-addressed artifact", lambda: self._artifact(local))
+            self.step("Train a classifier as a tracked run with a dataset input", self._train)
+            self.step("Register it and point @staging at it", lambda: self._register(local))
+            self.step("Load it back by alias (every file's sha256 verified) and predict", self._load)
+            self.step("Search runs and read the event trail", lambda: self._search(local))
+        finally:
+            sdk._close()
         self.step("Serve the same stores over HTTP and check health", self._server)
         self.console.print(
             Panel.fit(
@@ -105,6 +116,81 @@ class Demo:
             self.console.print(f"downloaded it again and verified the digest: {'identical' if same else 'DIFFERENT'}")
             again = client.upload_blob(src, project=DEMO_PROJECT)
             self.console.print(f"uploading the same bytes again is a no-op: same digest {again.digest == info.digest}")
+
+    def _train(self) -> None:
+        from sklearn.datasets import load_breast_cancer
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.metrics import accuracy_score, roc_auc_score
+        from sklearn.model_selection import train_test_split
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        data = load_breast_cancer(as_frame=True)
+        x_train, x_test, y_train, y_test = train_test_split(
+            data.data, data.target, test_size=0.25, random_state=7, stratify=data.target
+        )
+        self.x_test = x_test
+        experiment = sy.set_experiment(DEMO_EXPERIMENT)
+        best: tuple[float, str] | None = None
+        for c in (0.01, 0.1, 1.0):
+            with sy.start_run(name=f"logreg-C{c}") as run:
+                sy.log_params({"model": "logistic_regression", "C": c, "test_size": 0.25})
+                sy.log_input(x_train, name="breast-cancer-train", context="training")
+                sy.log_input(x_test, name="breast-cancer-test", context="evaluation")
+                model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=500)).fit(x_train, y_train)
+                for step, frac in enumerate((0.25, 0.5, 0.75, 1.0)):  # a learning curve, as steps
+                    n = int(len(x_train) * frac)
+                    partial = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=500))
+                    partial.fit(x_train[:n], y_train[:n])
+                    sy.log_metric("val_accuracy", float(accuracy_score(y_test, partial.predict(x_test))), step=step)
+                auc = float(roc_auc_score(y_test, model.predict_proba(x_test)[:, 1]))
+                accuracy = float(accuracy_score(y_test, model.predict(x_test)))
+                sy.log_metrics({"auc": auc, "accuracy": accuracy})
+                logged = sy.log_model(model, "model", input_example=x_test.head(3))
+                self.console.print(f"run {run.id[:8]}  C={c:<5} auc={auc:.4f} accuracy={accuracy:.4f}")
+                if best is None or auc > best[0]:
+                    best = (auc, logged.uri)
+                    self.expected = model.predict(x_test)
+        assert best is not None
+        self.best_uri = best[1]
+        self.console.print(f"experiment '{experiment.name}': best run by AUC → {self.best_uri}")
+
+    def _register(self, client: Client) -> None:
+        version = sy.register_model(self.best_uri, DEMO_MODEL, description="best AUC of the demo sweep")
+        self.version = version.version
+        sy.set_alias(DEMO_MODEL, "staging", version.version)
+        self.console.print(
+            f"{DEMO_MODEL} version {version.version}: {version.status.value}, flavor {version.flavor}, "
+            f"{len(version.files)} files, signature with {len((version.signature or {}).get('inputs', []))} inputs"
+        )
+        self.console.print(f"@staging → version {client.get_version_by_alias(DEMO_MODEL, 'staging').version}")
+
+    def _load(self) -> None:
+        import numpy as np
+
+        model = sy.load_model(f"models:/{DEMO_MODEL}@staging")
+        predictions = model.predict(self.x_test)
+        same = bool(np.array_equal(np.asarray(predictions), self.expected))
+        self.console.print(
+            f"loaded models:/{DEMO_MODEL}@staging ({model.flavor}); predictions identical to training: {same}"
+        )
+
+    def _search(self, client: Client) -> None:
+        page = client.search_runs(
+            filter="metrics.auc > 0.9 and params.model = 'logistic_regression'",
+            order_by=["metrics.auc DESC"],
+            max_results=3,
+        )
+        table = Table("run", "C", "auc")
+        for run in page.items:
+            table.add_row(run.name, run.params.get("C", ""), f"{run.metrics['auc'].value:.4f}")
+        self.console.print("runs where metrics.auc > 0.9, best first:")
+        self.console.print(table)
+        events = client.list_events(max_results=1000).items
+        self.console.print(
+            f"{len(events)} events recorded in project '{DEMO_PROJECT}' "
+            f"(e.g. {', '.join(sorted({e.action for e in events})[:5])}, …)"
+        )
 
     def _server(self) -> None:
         app = create_app(self.settings, embedded=True)

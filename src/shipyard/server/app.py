@@ -15,7 +15,7 @@ from shipyard.logging import configure_logging
 from shipyard.server import errors
 from shipyard.server.metrics import HttpMetrics
 from shipyard.server.middleware import RequestContextMiddleware
-from shipyard.server.routes import blobs, events, experiments, health, projects, runs
+from shipyard.server.routes import blobs, events, experiments, health, models, projects, runs
 from shipyard.server.state import AppState
 from shipyard.settings import Settings
 from shipyard.store import schema
@@ -72,7 +72,15 @@ def create_app(settings: Settings, *, embedded: bool = False) -> FastAPI:
     )
     app.state.shipyard = app_state
     errors.install(app)
-    for router in (health.router, projects.router, blobs.router, experiments.router, runs.router, events.router):
+    for router in (
+        health.router,
+        projects.router,
+        blobs.router,
+        experiments.router,
+        runs.router,
+        models.router,
+        events.router,
+    ):
         app.include_router(router)
     # The middleware stack, outermost first: request context (ids, logs, metrics and the
     # last-resort error envelope) wraps everything Shipyard serves.

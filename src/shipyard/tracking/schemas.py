@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -198,7 +198,7 @@ class RunSearch(_In):
     experiment_ids: list[int] | None = None
     filter: str | None = Field(default=None, max_length=10_000)
     order_by: list[str] | None = Field(default=None, max_length=10)
-    view: str = Field(default="active", pattern="^(active|deleted|all)$")
+    view: Literal["active", "deleted", "all"] = "active"
     max_results: int | None = None
     page_token: str | None = None
 

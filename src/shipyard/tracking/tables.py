@@ -62,7 +62,9 @@ class Run(Base):
 
 class Param(Base):
     __tablename__ = "params"
-    __table_args__ = (Index("ix_params_key_value", "key", "value"),)
+    # (key, run_id), not (key, value): values up to 6,000 characters would overflow
+    # PostgreSQL's btree entry limit (~2.7 kB). Searches probe the primary key per run.
+    __table_args__ = (Index("ix_params_key_run", "key", "run_id"),)
 
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
     key: Mapped[str] = mapped_column(String(KEY), primary_key=True)
@@ -71,7 +73,7 @@ class Param(Base):
 
 class RunTag(Base):
     __tablename__ = "run_tags"
-    __table_args__ = (Index("ix_run_tags_key_value", "key", "value"),)
+    __table_args__ = (Index("ix_run_tags_key_run", "key", "run_id"),)
 
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
     key: Mapped[str] = mapped_column(String(KEY), primary_key=True)
@@ -98,7 +100,8 @@ class LatestMetric(Base):
     ordering read this, never the full history."""
 
     __tablename__ = "latest_metrics"
-    __table_args__ = (Index("ix_latest_metrics_key_value", "key", "value"),)
+    # Covering: a metric filter or sort is answered from the index alone.
+    __table_args__ = (Index("ix_latest_metrics_key_value_run", "key", "value", "run_id"),)
 
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
     key: Mapped[str] = mapped_column(String(KEY), primary_key=True)

@@ -2,11 +2,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Request, status
 
 from shipyard.projects import service as projects
-from shipyard.server.deps import CurrentActor, Paging, ReadSession, WriteSession
-from shipyard.tracking import artifacts, compare, history, inputs, logging, runs
+from shipyard.server.deps import CurrentActor, Paging, ReadSession, WriteSession, get_state
+from shipyard.store.pagination import check_page_size
+from shipyard.tracking import artifacts, compare, history, inputs, logging, runs, search
 from shipyard.tracking.schemas import (
     ArtifactList,
     ArtifactOut,
@@ -18,7 +19,9 @@ from shipyard.tracking.schemas import (
     MetricHistory,
     RunComparison,
     RunCreate,
+    RunList,
     RunOut,
+    RunSearch,
     RunUpdate,
 )
 
@@ -29,6 +32,27 @@ router = APIRouter(prefix="/api/v1/projects/{project}/runs", tags=["runs"])
 def create_run(project: str, body: RunCreate, session: WriteSession, actor: CurrentActor) -> RunOut:
     run = runs.create(session, actor, projects.get_by_name(session, project), body)
     return runs.to_out(session, [run])[0]
+
+
+@router.post(
+    "/search",
+    response_model=RunList,
+    summary="Search runs with a filter (AND/OR/parentheses), order_by and cursor paging",
+)
+def search_runs(project: str, body: RunSearch, request: Request, session: ReadSession) -> RunList:
+    settings = get_state(request).settings.server
+    size = check_page_size(body.max_results, settings.default_page_size, settings.max_page_size)
+    page = search.search_runs(
+        session,
+        project_id=projects.get_by_name(session, project).id,
+        experiment_ids=body.experiment_ids,
+        filter=body.filter,
+        order_by=body.order_by,
+        view=body.view,
+        page_token=body.page_token,
+        page_size=size,
+    )
+    return RunList(runs=runs.to_out(session, page.items), next_page_token=page.next_page_token)
 
 
 @router.get("/{run_id}", response_model=RunOut)

@@ -14,11 +14,11 @@ from shipyard.tracking.search.parser import parse_filter, parse_order_by
 from shipyard.tracking.search.service import MAX_PAGE_SIZE, View, search_runs
 
 __all__ = [
-    "MAX_PAGE_SIZE",
     "And",
     "Comparison",
     "EntityType",
     "Expr",
+    "MAX_PAGE_SIZE",
     "Or",
     "OrderKey",
     "View",

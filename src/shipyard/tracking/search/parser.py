@@ -20,7 +20,18 @@ Grammar (keywords are case-insensitive)::
 
     order_by entry := identifier [ ASC | DESC ]
 
-What each identifier accepts is in :mod:`shipyard.tracking.search.fields`.
+What each identifier accepts is in :mod:`shipyard.tracking.search.fields`. Values:
+
+- metrics take numbers (``1``, ``-0.5``, ``1e-3``, ``.5``); a quoted number is refused.
+- params, tags, string attributes and dataset fields take quoted strings. A bare number
+  compares as the text written: ``params.lr = 0.01`` means ``params.lr = '0.01'`` and
+  does not match a run that logged ``'0.010'``.
+- ``attributes.experiment_id`` takes an integer, bare or quoted (MLflow sends ``'1'``).
+- ``attributes.start_time``/``end_time`` take an ISO-8601 string (no offset means UTC)
+  or a number of epoch milliseconds.
+- LIKE patterns: ``%`` any run of characters, ``_`` one character, backslash escapes
+  (``\\%``, ``\\_``, ``\\\\``). LIKE is case-sensitive and ILIKE case-insensitive
+  (Unicode) on both engines.
 """
 
 from __future__ import annotations

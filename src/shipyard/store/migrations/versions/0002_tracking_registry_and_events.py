@@ -189,7 +189,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("run_id", "key", name=op.f("pk_latest_metrics")),
     )
     with op.batch_alter_table("latest_metrics", schema=None) as batch_op:
-        batch_op.create_index("ix_latest_metrics_key_value", ["key", "value"], unique=False)
+        batch_op.create_index("ix_latest_metrics_key_value_run", ["key", "value", "run_id"], unique=False)
 
     op.create_table(
         "metrics",
@@ -251,7 +251,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("run_id", "key", name=op.f("pk_params")),
     )
     with op.batch_alter_table("params", schema=None) as batch_op:
-        batch_op.create_index("ix_params_key_value", ["key", "value"], unique=False)
+        batch_op.create_index("ix_params_key_run", ["key", "run_id"], unique=False)
 
     op.create_table(
         "run_artifacts",
@@ -283,7 +283,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("run_id", "key", name=op.f("pk_run_tags")),
     )
     with op.batch_alter_table("run_tags", schema=None) as batch_op:
-        batch_op.create_index("ix_run_tags_key_value", ["key", "value"], unique=False)
+        batch_op.create_index("ix_run_tags_key_run", ["key", "run_id"], unique=False)
 
     op.create_table(
         "model_aliases",
@@ -340,13 +340,13 @@ def downgrade() -> None:
     op.drop_table("model_version_files")
     op.drop_table("model_aliases")
     with op.batch_alter_table("run_tags", schema=None) as batch_op:
-        batch_op.drop_index("ix_run_tags_key_value")
+        batch_op.drop_index("ix_run_tags_key_run")
 
     op.drop_table("run_tags")
     op.drop_table("run_inputs")
     op.drop_table("run_artifacts")
     with op.batch_alter_table("params", schema=None) as batch_op:
-        batch_op.drop_index("ix_params_key_value")
+        batch_op.drop_index("ix_params_key_run")
 
     op.drop_table("params")
     op.drop_table("model_versions")
@@ -355,7 +355,7 @@ def downgrade() -> None:
 
     op.drop_table("metrics")
     with op.batch_alter_table("latest_metrics", schema=None) as batch_op:
-        batch_op.drop_index("ix_latest_metrics_key_value")
+        batch_op.drop_index("ix_latest_metrics_key_value_run")
 
     op.drop_table("latest_metrics")
     with op.batch_alter_table("runs", schema=None) as batch_op:
