@@ -35,7 +35,7 @@ def test_experiments_commands(runner: CliRunner, cli_args: list[str]) -> None:
 def test_runs_and_registry_commands(
     runner: CliRunner, cli_args: list[str], settings: Settings, iris_model, tmp_path: Path
 ) -> None:
-    model, frame = iris_model
+    model, _frame = iris_model
     with Client(settings=settings) as client:
         a = client.create_run(name="a")
         b = client.create_run(name="b")
@@ -44,7 +44,9 @@ def test_runs_and_registry_commands(
         save_model(model, tmp_path / "m")
         client.log_artifacts(a.id, tmp_path / "m", artifact_path="model")
     found = json.loads(
-        run(runner, [*cli_args, "runs", "search", "-f", "metrics.acc > 0.85", "-o", "metrics.acc DESC", "--json"]).output
+        run(
+            runner, [*cli_args, "runs", "search", "-f", "metrics.acc > 0.85", "-o", "metrics.acc DESC", "--json"]
+        ).output
     )
     assert [r["name"] for r in found["runs"]] == ["a"]
     table = run(runner, [*cli_args, "runs", "search", "-o", "metrics.acc DESC"])
@@ -53,10 +55,13 @@ def test_runs_and_registry_commands(
     assert bad.exit_code == 2
     assert "column" in bad.output
     shown = run(runner, [*cli_args, "runs", "show", a.id])
-    assert "acc" in shown.output and "0.9" in shown.output
+    assert "acc" in shown.output
+    assert "0.9" in shown.output
     compared = run(runner, [*cli_args, "runs", "compare", a.id, b.id])
     assert "≠ params.C" in compared.output
-    registered = json.loads(run(runner, [*cli_args, "models", "register", f"runs:/{a.id}/model", "iris", "--json"]).output)
+    registered = json.loads(
+        run(runner, [*cli_args, "models", "register", f"runs:/{a.id}/model", "iris", "--json"]).output
+    )
     assert registered["status"] == "READY"
     assert run(runner, [*cli_args, "models", "set-alias", "iris", "staging", "1"]).exit_code == 0
     history = json.loads(run(runner, [*cli_args, "models", "alias-history", "iris", "--json"]).output)

@@ -26,7 +26,11 @@ def test_demo_runs_twice_on_a_fresh_home(runner: CliRunner, tmp_path: Path) -> N
     second = " ".join(again.output.split())
     assert "already exists" in second
     # What the demo left behind is really there.
-    for expected in ("credit-classifier version 1: READY", "predictions identical to training: True", "@staging → version 1"):
+    for expected in (
+        "credit-classifier version 1: READY",
+        "predictions identical to training: True",
+        "@staging → version 1",
+    ):
         assert expected in first
     assert "credit-classifier version 2: READY" in second
     with Client(settings=load_settings({"home": str(home)}).settings) as client:
