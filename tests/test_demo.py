@@ -27,16 +27,16 @@ def test_demo_runs_twice_on_a_fresh_home(runner: CliRunner, tmp_path: Path) -> N
     assert "already exists" in second
     # What the demo left behind is really there.
     for expected in (
-        "credit-classifier version 1: READY",
+        "tumor-classifier version 1: READY",
         "predictions identical to training: True",
         "@staging → version 1",
     ):
         assert expected in first
-    assert "credit-classifier version 2: READY" in second
+    assert "tumor-classifier version 2: READY" in second
     with Client(settings=load_settings({"home": str(home)}).settings) as client:
         digest = hashlib.sha256(make_dataset()).hexdigest()
         assert client.read_blob(digest, project=DEMO_PROJECT) == make_dataset()
-        model = client.get_registered_model("credit-classifier", project=DEMO_PROJECT)
+        model = client.get_registered_model("tumor-classifier", project=DEMO_PROJECT)
         assert model.aliases == {"staging": 2}
         runs = client.search_runs(project=DEMO_PROJECT, filter="metrics.auc > 0.9").items
         assert len(runs) == 6

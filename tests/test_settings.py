@@ -120,3 +120,11 @@ def test_invalid_toml_and_missing_file(tmp_path: Path) -> None:
         load_settings(config_file=broken)
     with pytest.raises(InvalidArgument, match="does not exist"):
         load_settings(config_file=tmp_path / "missing.toml")
+
+
+def test_section_rule_errors_name_the_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHIPYARD_SERVER_DEFAULT_PAGE_SIZE", "2000")
+    with pytest.raises(InvalidArgument) as info:
+        load_settings()
+    assert "SHIPYARD_SERVER_DEFAULT_PAGE_SIZE" in info.value.message
+    assert "exceeds max_page_size" in info.value.message

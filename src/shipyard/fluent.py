@@ -26,7 +26,7 @@ from shipyard import sdk
 from shipyard.client.buffer import MetricBuffer
 from shipyard.client.datasets import describe
 from shipyard.client.source import capture
-from shipyard.errors import InvalidArgument
+from shipyard.errors import DigestMismatch, InvalidArgument
 from shipyard.registry.schemas import ModelVersionOut
 from shipyard.sdk import get_client
 from shipyard.tracking.schemas import ArtifactOut, ExperimentOut, RunOut
@@ -145,10 +145,13 @@ def end_run(status: str = "FINISHED", *, run_id: str | None = None) -> RunOut | 
         target = _stack[-1] if run_id is None else next((r for r in _stack if r.id == run_id), None)
         if target is None:
             return None
+        _stack.remove(target)
         try:
             flush()
-        finally:
-            _stack.remove(target)
+        except Exception:
+            # The run still ends (as FAILED: some points were refused); the error surfaces.
+            get_client().update_run(target.id, status="FAILED")
+            raise
         return get_client().update_run(target.id, status=status)
 
 
@@ -257,7 +260,13 @@ def load_model(uri: str | Path, *, allow_pickle: bool = True) -> LoadedModel:
     local = Path(uri)
     if not str(uri).startswith(("models:/", "runs:/")):
         return load_directory(local, allow_pickle=allow_pickle)
-    return load_directory(get_client().download_model(str(uri)), allow_pickle=allow_pickle)
+    client = get_client()
+    path = client.download_model(str(uri))
+    try:
+        return load_directory(path, allow_pickle=allow_pickle)
+    except DigestMismatch:
+        client.evict_cached_model(path)  # a damaged cache entry: fetch (and verify) again
+        return load_directory(client.download_model(str(uri)), allow_pickle=allow_pickle)
 
 
 def register_model(source: str, name: str, *, description: str = "") -> ModelVersionOut:

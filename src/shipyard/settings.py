@@ -286,9 +286,17 @@ def load_settings(
     except ValidationError as exc:
         first = exc.errors()[0]
         key = ".".join(str(p) for p in first["loc"])
-        origin = next((label for label, flat in reversed(layers.items()) if key in flat), "default")
+        origin = next(
+            (
+                label
+                for label, flat in reversed(layers.items())
+                if any(k == key or k.startswith(key + ".") for k in flat)
+            ),
+            "default",
+        )
         if origin == "env":
-            origin = f"env {env_name(key)}"
+            names = [env_name(k) for k in layers["env"] if k == key or k.startswith(key + ".")]
+            origin = f"env {', '.join(names)}"
         raise InvalidArgument(
             f"setting '{key}' from {origin}: {first['msg']}",
             {"field": key, "source": origin, "errors": len(exc.errors())},

@@ -160,3 +160,27 @@ def test_model_tags_and_descriptions(any_client: Client, logged: str) -> None:
     assert any_client.update_registered_model("tagged", description="new").description == "new"
     any_client.register_model(logged, "tagged")
     assert any_client.update_model_version("tagged", 1, description="v1 notes").description == "v1 notes"
+
+
+def test_download_never_clobbers_a_directory(any_client: Client, logged: str, tmp_path: Path) -> None:
+    any_client.register_model(logged, "safe")
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "keep.txt").write_text("precious")
+    with pytest.raises(AlreadyExists, match="not an empty directory"):
+        any_client.download_model("models:/safe/1", busy)
+    assert (busy / "keep.txt").read_text() == "precious"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert (any_client.download_model("models:/safe/1", empty) / "shipyard-model.json").is_file()
+
+
+def test_alias_names_and_latest_rules(any_client: Client, logged: str) -> None:
+    any_client.register_model(logged, "rules")
+    any_client.register_model(logged, "rules")
+    for bad in ("we ird", "ok.dot", "-lead", "x" * 256):
+        with pytest.raises(InvalidArgument, match="letters, digits"):
+            any_client.set_alias("rules", bad, 1)
+    assert any_client.resolve_model("models:/rules/latest").version == 2
+    any_client.archive_model_version("rules", 2)
+    assert any_client.resolve_model("models:/rules/latest").version == 1  # archived is not "latest"

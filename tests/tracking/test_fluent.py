@@ -185,3 +185,23 @@ def test_source_capture_in_a_git_repository(tmp_path: Path) -> None:
     assert dirty.git_diff_sha256 is not None
     outside, _ = capture(cwd=tmp_path)
     assert outside.git_commit is None
+
+
+def test_run_ends_even_when_its_last_flush_fails(fluent_client: Client) -> None:
+    run = sy.start_run(name="bad-key", capture_source=False)
+    sy.log_metric("loss?", 0.5)
+    with pytest.raises(ValidationFailed):
+        sy.end_run()
+    assert fluent_client.get_run(run.id).status == "FAILED"
+    assert sy.active_run() is None
+
+
+def test_a_damaged_cache_entry_is_fetched_again(fluent_client: Client, iris_model) -> None:
+    model, frame = iris_model
+    with sy.start_run(capture_source=False):
+        sy.log_model(model, "model", registered_model_name="cached")
+    path = fluent_client.download_model("models:/cached/1")
+    weights = path / "model.skops"
+    weights.write_bytes(weights.read_bytes() + b"x")
+    loaded = sy.load_model("models:/cached/1")
+    assert np.array_equal(loaded.predict(frame), model.predict(frame))

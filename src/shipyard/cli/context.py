@@ -110,7 +110,7 @@ def reported(cli: CliContext) -> Iterator[None]:
 
 def to_jsonable(value: Any) -> Any:
     if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
+        return json.loads(value.model_dump_json(by_alias=True))  # honours "NaN"/"Infinity" encoding
     if isinstance(value, list | tuple):
         return [to_jsonable(v) for v in value]
     if isinstance(value, dict):

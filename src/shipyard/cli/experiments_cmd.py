@@ -5,6 +5,7 @@ from typing import Annotated
 import typer
 
 from shipyard.cli.context import JsonOption, ProjectOption, ctx_of, print_fields, print_json, print_table, reported
+from shipyard.errors import NotFound
 from shipyard.tracking.schemas import ExperimentOut
 
 app = typer.Typer(help="Experiments: groups of runs.", no_args_is_help=True)
@@ -67,11 +68,12 @@ def show(
     cli = ctx_of(ctx)
     with reported(cli):
         client = cli.client()
-        exp = (
-            client.get_experiment(int(name), project=project)
-            if name.isdigit()
-            else client.get_experiment_by_name(name, project=project)
-        )
+        try:
+            exp = client.get_experiment_by_name(name, project=project)
+        except NotFound:
+            if not name.isdigit():
+                raise
+            exp = client.get_experiment(int(name), project=project)
         print_json(exp) if json_out else print_fields(f"Experiment {exp.name}", exp.model_dump())
 
 

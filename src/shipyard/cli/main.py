@@ -17,6 +17,7 @@ from shipyard.cli import (
     models_cmd,
     projects_cmd,
     runs_cmd,
+    serve_cmd,
     server_cmd,
 )
 from shipyard.cli.context import CliContext, JsonOption, ctx_of, print_fields, print_json, print_table, reported
@@ -98,6 +99,7 @@ app.add_typer(experiments_cmd.app, name="experiments")
 app.add_typer(runs_cmd.app, name="runs")
 app.add_typer(models_cmd.app, name="models")
 app.command(name="server")(server_cmd.server)
+app.command(name="serve")(serve_cmd.serve)
 app.command(name="demo")(demo_cmd.demo)
 
 

@@ -90,6 +90,8 @@ def register(
             print_json(version)
         else:
             typer.echo(f"{name} version {version.version}: {version.status.value} {version.status_message}".rstrip())
+        if version.status.value == "FAILED_REGISTRATION":
+            raise typer.Exit(1)
 
 
 @app.command("set-alias")

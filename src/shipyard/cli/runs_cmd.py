@@ -118,6 +118,8 @@ def compare(
             rows.append([f"{mark}params.{key}", *[values.get(i) or "" for i in ids]])
         for key, mvalues in cmp.metrics.items():
             rows.append([f"metrics.{key}", *["" if mvalues.get(i) is None else f"{mvalues[i]:.6g}" for i in ids]])
+        for key, tvalues in cmp.tags.items():
+            rows.append([f"tags.{key}", *[tvalues.get(i) or "" for i in ids]])
         print_table("Comparison", ["", *names], rows)
 
 

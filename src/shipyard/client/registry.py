@@ -152,9 +152,10 @@ class RegistryAPI(TrackingAPI):
 
     # -- files -----------------------------------------------------------------------
     def download_model(self, uri: str, dest: Path | str | None = None, *, project: str | None = None) -> Path:
-        """Fetch the files a model URI names into a directory, each verified by sha256.
+        """Fetch the files a model URI names, each verified by sha256.
 
-        Without ``dest`` the files land in a content-addressed cache under
+        With ``dest`` (new or empty directory) the files are written there. Without it
+        they land in a content-addressed cache under
         ``$SHIPYARD_HOME/cache/models/<manifest digest>``, reused on later loads."""
         ref = uris.parse(uri)
         if isinstance(ref, uris.RunRef):
@@ -169,28 +170,44 @@ class RegistryAPI(TrackingAPI):
             version = self.resolve_model(uri, project=project)
             files = [(f.path, f.digest) for f in version.files]
             cache_key = version.manifest_digest
-        target: Path | None = Path(dest) if dest is not None else None
-        if target is None and cache_key:
-            target = self.settings.home / "cache" / "models" / cache_key
-            manifest = target / "shipyard-model.json"
-            # The cache is keyed by the manifest's digest; a manifest edited on disk is
-            # not reused (the files it lists are verified again when the model loads).
-            if manifest.is_file() and file_digest(manifest)[0] == cache_key:
-                return target
-        if target is None:
-            target = Path(tempfile.mkdtemp(prefix="shipyard-model-"))
-        staging = Path(tempfile.mkdtemp(prefix=".download-", dir=_parent(target)))
+        if dest is not None:
+            target = Path(dest)
+            if target.exists() and (not target.is_dir() or any(target.iterdir())):
+                raise AlreadyExists(
+                    f"{target} exists and is not an empty directory; choose a new or empty one",
+                    {"resource": "directory", "path": str(target)},
+                )
+            for rel, digest in files:
+                out = target / rel
+                out.parent.mkdir(parents=True, exist_ok=True)
+                self.download_blob(digest, out, project=project)
+            return target
+        if not cache_key:
+            raise NotFound(f"no shipyard-model.json under {uri}", {"resource": "artifact", "uri": uri})
+        cached = self.settings.home / "cache" / "models" / cache_key
+        manifest = cached / "shipyard-model.json"
+        # Keyed by the manifest's digest; a manifest edited on disk is not reused (the
+        # files it lists are verified again when the model loads).
+        if manifest.is_file() and file_digest(manifest)[0] == cache_key:
+            return cached
+        staging = Path(tempfile.mkdtemp(prefix=".download-", dir=_parent(cached)))
         try:
             for rel, digest in files:
                 out = staging / rel
                 out.parent.mkdir(parents=True, exist_ok=True)
                 self.download_blob(digest, out, project=project)
-            if target.exists():
-                shutil.rmtree(target)
-            staging.replace(target)
+            if cached.exists():
+                shutil.rmtree(cached)
+            staging.replace(cached)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        return target
+        return cached
+
+    def evict_cached_model(self, path: Path) -> None:
+        """Drop a cache entry (e.g. after its files failed verification)."""
+        root = (self.settings.home / "cache" / "models").resolve()
+        if path.resolve().parent == root:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _parent(path: Path) -> Path:

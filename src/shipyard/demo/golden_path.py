@@ -25,8 +25,8 @@ from shipyard.server.app import create_app
 from shipyard.settings import Settings
 
 DEMO_PROJECT = "demo"
-DEMO_EXPERIMENT = "credit-risk"
-DEMO_MODEL = "credit-classifier"
+DEMO_EXPERIMENT = "breast-cancer"
+DEMO_MODEL = "tumor-classifier"
 
 
 def make_dataset(rows: int = 2000, seed: int = 7) -> bytes:
@@ -82,7 +82,8 @@ class Demo:
         self.console.print(
             Panel.fit(
                 "Done. Next: [bold]shipyard server[/] and open http://127.0.0.1:8765/api/v1/docs\n"
-                "Try: shipyard projects list · shipyard artifacts list -p demo · shipyard config show",
+                "Try: shipyard runs search -p demo -f 'metrics.auc > 0.99' · shipyard models list -p demo\n"
+                f"     shipyard models alias-history -p demo {DEMO_MODEL} · shipyard config show",
                 title="what now",
             )
         )

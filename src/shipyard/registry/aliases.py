@@ -17,9 +17,16 @@ from shipyard.store.base import utcnow
 from shipyard.store.pagination import Page, paginate
 
 _RESERVED = re.compile(r"^(latest|[vV]\d+)$")
+_ALIAS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,254}$")
 
 
 def check_alias(alias: str) -> str:
+    if not _ALIAS.match(alias):
+        raise InvalidArgument(
+            f"alias '{alias[:80]}' must be letters, digits, '_' and '-', starting with a letter or digit "
+            "(at most 255), so that models:/<name>@<alias> can name it",
+            {"field": "alias"},
+        )
     if _RESERVED.match(alias):
         raise InvalidArgument(f"alias '{alias}' is reserved ('latest' and v<N> name versions)", {"field": "alias"})
     return alias

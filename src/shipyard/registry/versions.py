@@ -58,6 +58,7 @@ def latest(session: Session, project: Project, name: str) -> tuple[RegisteredMod
         .where(
             ModelVersion.model_id == model.id,
             ModelVersion.deleted_at.is_(None),
+            ModelVersion.archived_at.is_(None),
             ModelVersion.status == VersionStatus.READY.value,
         )
         .order_by(ModelVersion.version.desc())

@@ -52,7 +52,7 @@ def compare(
                 "name": v.name,
                 "status": v.status.value,
                 "experiment_id": v.experiment_id,
-                "start_time": v.start_time.isoformat(),
+                "start_time": v.start_time,
             }
             for v in views
         ],

@@ -197,7 +197,7 @@ class RunList(BaseModel):
 class RunSearch(_In):
     experiment_ids: list[int] | None = None
     filter: str | None = Field(default=None, max_length=10_000)
-    order_by: list[str] | None = Field(default=None, max_length=10)
+    order_by: list[str] | None = Field(default=None, max_length=16)
     view: Literal["active", "deleted", "all"] = "active"
     max_results: int | None = None
     page_token: str | None = None

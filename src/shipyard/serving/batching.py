@@ -1,0 +1,284 @@
+"""Adaptive micro-batching with a bounded queue and deadlines, one :class:`Batcher` per model.
+
+- A request that finds the model idle is dispatched at once: batching never adds a
+  waiting window at low load.
+- Requests that arrive while the model is computing queue up; when it is free, the
+  oldest request and every queued request *compatible* with it (same batch key: same
+  method, params, columns or tensor tail shape and dtypes) up to ``max_batch_size`` run
+  as one vectorised call, whose output is split back per request.
+- Before such a batch starts it may wait a little for requests that have already arrived
+  but are still being read and parsed — only while there are some, and never longer
+  than ``max_batch_wait_ms`` after its oldest request arrived.
+- At most ``max_queue`` requests wait; the next one is refused at once
+  (:class:`Overloaded`, 429 with ``Retry-After``), so memory stays bounded.
+- A request whose deadline has passed is dropped before compute
+  (:class:`DeadlineExceeded`, 504).
+- Model calls run on the model's own daemon threads (``max_concurrency``, default one
+  call at a time), never on the event loop; a call stuck past shutdown cannot keep the
+  process alive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any
+
+from shipyard.logging import get_logger
+from shipyard.serving.errors import DeadlineExceeded, NotReady, Overloaded
+from shipyard.serving.inputs import Prepared
+from shipyard.serving.metrics import ServingMetrics
+from shipyard.serving.settings import ServingSettings
+
+log = get_logger("shipyard.serving")
+
+
+@dataclass(eq=False, slots=True)
+class Job:
+    """One request waiting for (or in) a model call."""
+
+    prepared: Prepared
+    method: str
+    params: dict[str, Any] | None
+    key: Hashable | None  # None: runs alone
+    deadline: float  # time.monotonic()
+    future: asyncio.Future[Any]
+    enqueued: float = field(default_factory=time.monotonic)
+    queued_behind_busy: bool = False
+
+
+# Runs a batch of compatible jobs (on a compute thread); one result per job, in order,
+# where an exception instance is that job's failure.
+Compute = Callable[[list[Job]], list[Any]]
+
+
+def _resolve(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
+
+class ComputeThread:
+    """A daemon thread running one function at a time for the event loop."""
+
+    def __init__(self, name: str) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], asyncio.Future[Any], asyncio.AbstractEventLoop] | None]
+        self._jobs = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self._thread.start()
+
+    async def run(self, fn: Callable[[], Any]) -> Any:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._jobs.put((fn, future, loop))
+        return await future
+
+    def stop(self) -> None:
+        self._jobs.put(None)
+
+    def _loop(self) -> None:
+        while (item := self._jobs.get()) is not None:
+            fn, future, loop = item
+            result, error = None, None
+            try:
+                result = fn()
+            except BaseException as exc:  # handed to the awaiting coroutine
+                error = exc
+            try:
+                loop.call_soon_threadsafe(_resolve, future, result, error)
+            except RuntimeError:  # the loop is closed: nobody is waiting any more
+                return
+
+
+class Batcher:
+    def __init__(
+        self,
+        compute: Compute,
+        *,
+        model: str,
+        version: str,
+        settings: ServingSettings,
+        metrics: ServingMetrics,
+    ) -> None:
+        self._compute = compute
+        self._label = f"{model}/{version}"
+        self._max_batch = settings.max_batch_size
+        self._max_wait = settings.max_batch_wait_ms / 1000
+        self._max_queue = settings.max_queue
+        self._concurrency = settings.max_concurrency
+        self._queue: deque[Job] = deque()
+        self._wakeup = asyncio.Event()
+        self._busy = 0
+        self._arriving = 0
+        self._ewma_s = 0.0
+        self._tasks: list[asyncio.Task[None]] = []
+        self._threads: list[ComputeThread] = []
+        self.peak_queue = 0
+        self._queued = metrics.queued.labels(model, version)
+        self._queue_duration = metrics.queue_duration.labels(model, version)
+        self._compute_duration = metrics.compute_duration.labels(model, version)
+        self._batch_size = metrics.batch_size.labels(model, version)
+
+    # -- lifecycle -------------------------------------------------------------------
+    def start(self) -> None:
+        for i in range(self._concurrency):
+            thread = ComputeThread(f"shipyard-model-{self._label}-{i}")
+            self._threads.append(thread)
+            self._tasks.append(asyncio.get_running_loop().create_task(self._worker(thread)))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        while self._queue:
+            job = self._queue.popleft()
+            if not job.future.done():
+                job.future.set_exception(NotReady(f"model '{self._label}' is shutting down"))
+        self._queued.set(0)
+        for thread in self._threads:
+            thread.stop()
+        self._threads.clear()
+
+    # -- admission ---------------------------------------------------------------------
+    @property
+    def depth(self) -> int:
+        return len(self._queue)
+
+    def retry_after_s(self) -> int:
+        """A guess at when the queue will have room: its length in batches times a batch's time."""
+        batches = math.ceil(len(self._queue) / self._max_batch) / self._concurrency
+        return max(1, math.ceil(batches * self._ewma_s))
+
+    def check_capacity(self) -> None:
+        if len(self._queue) >= self._max_queue:
+            raise Overloaded(
+                f"model '{self._label}' has {len(self._queue)} requests queued (max_queue {self._max_queue}); "
+                "retry later",
+                self.retry_after_s(),
+                {"max_queue": self._max_queue},
+            )
+
+    def arriving(self, delta: int) -> None:
+        """Count requests being read and parsed for this model; a busy model's batch waits for them."""
+        self._arriving += delta
+        if self._arriving == 0:
+            self._wakeup.set()  # a lingering batch need not wait for a request that failed to parse
+
+    def submit(self, job: Job) -> None:
+        self.check_capacity()
+        job.queued_behind_busy = self._busy >= self._concurrency
+        self._queue.append(job)
+        depth = len(self._queue)
+        self.peak_queue = max(self.peak_queue, depth)
+        self._queued.set(depth)
+        self._wakeup.set()
+
+    def discard(self, job: Job) -> None:
+        """Forget a job whose caller stopped waiting."""
+        try:
+            self._queue.remove(job)
+        except ValueError:
+            return
+        self._queued.set(len(self._queue))
+
+    # -- dispatch ----------------------------------------------------------------------
+    async def _worker(self, thread: ComputeThread) -> None:
+        while True:
+            if not self._queue:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            await self._linger()
+            batch = self._take()
+            if batch:
+                await self._run(batch, thread)
+
+    async def _linger(self) -> None:
+        head = self._queue[0]
+        if self._max_wait <= 0 or self._max_batch == 1 or not head.queued_behind_busy or head.key is None:
+            return
+        until = head.enqueued + self._max_wait
+        while len(self._queue) < self._max_batch and self._arriving > 0:
+            remaining = until - time.monotonic()
+            if remaining <= 0:
+                return
+            self._wakeup.clear()
+            try:
+                async with asyncio.timeout(remaining):
+                    await self._wakeup.wait()
+            except TimeoutError:
+                return
+
+    def _take(self) -> list[Job]:
+        now = time.monotonic()
+        batch: list[Job] = []
+        skipped: list[Job] = []
+        key: Hashable | None = None
+        while self._queue:
+            job = self._queue.popleft()
+            if job.future.done():  # its caller gave up
+                continue
+            if job.deadline <= now:
+                job.future.set_exception(
+                    DeadlineExceeded(f"the request's deadline passed after {now - job.enqueued:.3f}s in the queue")
+                )
+                continue
+            if not batch:
+                batch.append(job)
+                key = job.key
+                if key is None:
+                    break
+            elif job.key == key:
+                batch.append(job)
+            else:
+                skipped.append(job)
+            if len(batch) >= self._max_batch:
+                break
+        self._queue.extendleft(reversed(skipped))
+        self._queued.set(len(self._queue))
+        return batch
+
+    async def _run(self, batch: list[Job], thread: ComputeThread) -> None:
+        self._busy += 1
+        started = time.monotonic()
+        for job in batch:
+            self._queue_duration.observe(started - job.enqueued)
+        try:
+            results = await thread.run(lambda: self._compute(batch))
+        except asyncio.CancelledError:
+            for job in batch:
+                if not job.future.done():
+                    job.future.set_exception(NotReady(f"model '{self._label}' is shutting down"))
+            raise
+        except Exception as exc:  # the compute function itself failed; it reports model errors per job
+            log.error("batch failed", model=self._label, error=str(exc), exc_info=True)
+            results = [exc] * len(batch)
+        finally:
+            self._busy -= 1
+        elapsed = time.monotonic() - started
+        self._ewma_s = elapsed if self._ewma_s == 0 else 0.8 * self._ewma_s + 0.2 * elapsed
+        self._compute_duration.observe(elapsed)
+        self._batch_size.observe(len(batch))
+        for job, result in zip(batch, results, strict=True):
+            if job.future.done():
+                continue
+            if isinstance(result, BaseException):
+                job.future.set_exception(result)
+            else:
+                job.future.set_result(result)
+
+
+__all__ = ["Batcher", "ComputeThread", "Job"]

@@ -1,0 +1,202 @@
+"""The protocol core: every transport (the REST adapters, in-process callers, later gRPC)
+goes through one :class:`DataPlane` — model lookup, readiness, validation, batching,
+deadlines — and only shapes bytes on either side of it."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from shipyard import __version__
+from shipyard.errors import InvalidArgument, NotFound
+from shipyard.logging import get_logger
+from shipyard.serving.errors import DeadlineExceeded
+from shipyard.serving.inputs import Data
+from shipyard.serving.metrics import ServingMetrics
+from shipyard.serving.model import ServedModel
+from shipyard.serving.outputs import PROBABILITIES
+from shipyard.serving.runtime import ModelRuntime
+from shipyard.serving.settings import ServingSettings
+
+log = get_logger("shipyard.serving")
+LoadFailure = Callable[[ModelRuntime], None]
+
+
+@dataclass(slots=True)
+class InferenceRequest:
+    """A decoded request, whatever protocol it came in."""
+
+    data: Data
+    method: str | None = None  # None: "predict", unless ``outputs`` asks for probabilities
+    outputs: list[str] | None = None  # output names wanted (V2); None: all
+    params: dict[str, Any] | None = None  # model params (used when the signature declares some)
+    deadline: float = math.inf  # time.monotonic() after which the answer is useless
+
+
+@dataclass(slots=True)
+class InferenceResult:
+    model_name: str
+    model_version: str
+    by_method: dict[str, Any] = field(default_factory=dict)  # method -> array or DataFrame
+    default_output: str = "predictions"  # the name of predict's output when it is one array
+
+    @property
+    def output(self) -> Any:
+        """The output of the one method that ran (V1, MLflow)."""
+        return next(iter(self.by_method.values()))
+
+
+class DataPlane:
+    def __init__(self, models: list[ServedModel], settings: ServingSettings, metrics: ServingMetrics) -> None:
+        if not models:
+            raise InvalidArgument("serve at least one model", {"field": "models"})
+        self.settings = settings
+        self.metrics = metrics
+        self.draining = False
+        self._by_name: dict[str, dict[str, ModelRuntime]] = {}
+        self._default: dict[str, ModelRuntime] = {}
+        for served in models:
+            versions = self._by_name.setdefault(served.name, {})
+            if served.version in versions:
+                raise InvalidArgument(
+                    f"model '{served.name}' version '{served.version}' is listed twice", {"field": "models"}
+                )
+            runtime = ModelRuntime(served, settings, metrics)
+            versions[served.version] = runtime
+            self._default[served.name] = runtime  # the last one listed answers unversioned requests
+        self._loader: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------------
+    async def start(self, on_load_failure: LoadFailure | None = None) -> None:
+        """Start the batchers, and load every model on a background thread (so the server
+        answers liveness meanwhile); ready once all are loaded and warmed up."""
+        for runtime in self.runtimes():
+            runtime.batcher.start()
+        self._loader = threading.Thread(
+            target=self._load_all, args=(on_load_failure,), name="shipyard-model-loader", daemon=True
+        )
+        self._loader.start()
+
+    def _load_all(self, on_load_failure: LoadFailure | None) -> None:
+        for runtime in self.runtimes():
+            if self.draining:
+                return
+            runtime.load()
+            if runtime.state == "failed" and on_load_failure is not None:
+                on_load_failure(runtime)
+
+    def begin_drain(self) -> None:
+        """Report not-ready from now on (the first step of a graceful shutdown)."""
+        if not self.draining:
+            self.draining = True
+            log.info("draining: readiness now fails")
+
+    async def stop(self) -> None:
+        self.draining = True
+        for runtime in self.runtimes():
+            if runtime.state == "ready":
+                runtime.state = "stopped"
+            await runtime.batcher.stop()
+
+    # -- lookup and health -----------------------------------------------------------
+    def runtimes(self) -> list[ModelRuntime]:
+        return [runtime for versions in self._by_name.values() for runtime in versions.values()]
+
+    def runtime(self, name: str, version: str | None = None) -> ModelRuntime:
+        found = self._default.get(name) if version is None else self._by_name.get(name, {}).get(version)
+        if found is None:
+            if name in self._by_name:
+                raise NotFound(
+                    f"model '{name}' has no version '{version}'; served versions: {sorted(self._by_name[name])}",
+                    {"model": name, "version": version},
+                )
+            raise NotFound(
+                f"model '{name}' is not served here; served models: {sorted(self._by_name)}", {"model": name}
+            )
+        return found
+
+    @property
+    def live(self) -> bool:
+        return True
+
+    @property
+    def ready(self) -> bool:
+        return not self.draining and all(runtime.ready for runtime in self.runtimes())
+
+    def names(self) -> list[str]:
+        return sorted(self._by_name)
+
+    def server_metadata(self) -> dict[str, Any]:
+        return {"name": self.settings.server_name, "version": __version__, "extensions": []}
+
+    def model_metadata(self, name: str, version: str | None = None) -> dict[str, Any]:
+        runtime = self.runtime(name, version)
+        model = runtime.check_ready()
+        return {
+            "name": runtime.name,
+            "versions": sorted(self._by_name[runtime.name]),
+            "platform": model.flavor,
+            "inputs": runtime.inputs_metadata(),
+            "outputs": runtime.outputs_metadata(),
+            "parameters": {
+                "version": runtime.version,
+                "uri": runtime.served.uri,
+                "methods": ["predict", "predict_proba"] if runtime.has_proba else ["predict"],
+            },
+        }
+
+    def admit(self, name: str, version: str | None = None) -> ModelRuntime:
+        """The model for a request about to be read: 404 unknown, 503 not ready, 429 queue full
+        — refused before its body is read."""
+        runtime = self.runtime(name, version)
+        runtime.check_ready()
+        runtime.batcher.check_capacity()
+        return runtime
+
+    # -- inference -------------------------------------------------------------------
+    async def infer(self, name: str, version: str | None, request: InferenceRequest) -> InferenceResult:
+        runtime = self.runtime(name, version)
+        model = runtime.check_ready()
+        if request.deadline <= time.monotonic():
+            raise DeadlineExceeded("the request's deadline passed before it could be queued")
+        methods = self._methods(runtime, request)
+        signature = model.signature
+        params = request.params if request.params and signature is not None and signature.params else None
+        prepared = runtime.prepare(request.data)
+        result = InferenceResult(runtime.name, runtime.version, default_output=runtime.default_output_name())
+        if len(methods) == 1:
+            result.by_method[methods[0]] = await runtime.infer(prepared, methods[0], params, request.deadline)
+        else:
+            outputs = await asyncio.gather(
+                *(runtime.infer(prepared, method, params, request.deadline) for method in methods)
+            )
+            result.by_method.update(zip(methods, outputs, strict=True))
+        return result
+
+    def _methods(self, runtime: ModelRuntime, request: InferenceRequest) -> list[str]:
+        """Which model methods a request needs: its explicit ``method``, or what its
+        ``outputs`` name (``probabilities`` is predict_proba's, unless predict has one)."""
+        if request.method is not None:
+            return [request.method]
+        if not request.outputs:
+            return ["predict"]
+        native = runtime.native_outputs()
+        proba = (
+            PROBABILITIES in request.outputs and runtime.has_proba and (native is None or PROBABILITIES not in native)
+        )
+        others = [n for n in request.outputs if not (proba and n == PROBABILITIES)]
+        if native is not None and (unknown := [n for n in others if n not in native]):
+            known = [*native, *([PROBABILITIES] if runtime.has_proba and PROBABILITIES not in native else [])]
+            raise InvalidArgument(
+                f"model '{runtime.label}' has no output '{unknown[0]}'; its outputs are {known}",
+                {"field": "outputs", "expected": known},
+            )
+        return (["predict"] if others else []) + (["predict_proba"] if proba else [])
+
+
+__all__ = ["DataPlane", "InferenceRequest", "InferenceResult"]

@@ -1,0 +1,168 @@
+"""HTTP plumbing of the data plane, on raw ASGI: the request context, JSON bodies with
+orjson, and the headers every reply carries (``X-Request-ID``, ``traceparent``,
+``X-Shipyard-Model-Version``)."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+import numpy as np
+import orjson
+from starlette.types import Receive, Scope, Send
+
+from shipyard.errors import InvalidArgument, PayloadTooLarge
+from shipyard.serving.settings import ServingSettings
+
+if TYPE_CHECKING:
+    from shipyard.serving.runtime import ModelRuntime
+
+JSON = b"application/json"
+TEXT = b"text/plain; charset=utf-8"
+_VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")  # as the control plane's X-Request-ID rule
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
+_NUMPY = orjson.OPT_SERIALIZE_NUMPY
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind == "M":
+            return np.datetime_as_string(value).tolist()
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    isoformat = getattr(value, "isoformat", None)  # pandas Timestamp, datetime
+    if callable(isoformat):
+        return isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def dumps(payload: Any) -> bytes:
+    return orjson.dumps(payload, option=_NUMPY, default=_default)
+
+
+@dataclass(slots=True)
+class Response:
+    status: int
+    body: bytes
+    content_type: bytes = JSON
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+
+
+def json_response(payload: Any, status: int = 200) -> Response:
+    return Response(status, dumps(payload))
+
+
+def text_response(text: str, status: int = 200) -> Response:
+    return Response(status, text.encode(), TEXT)
+
+
+class RequestContext:
+    """One HTTP request as the handlers see it."""
+
+    __slots__ = (
+        "_query",
+        "counted",
+        "headers",
+        "protocol",
+        "receive",
+        "request_id",
+        "runtime",
+        "scope",
+        "settings",
+        "started",
+    )
+
+    def __init__(self, scope: Scope, receive: Receive, settings: ServingSettings) -> None:
+        self.scope = scope
+        self.receive = receive
+        self.settings = settings
+        self.started = time.monotonic()
+        self.headers: dict[bytes, bytes] = dict(scope.get("headers") or ())
+        candidate = self.headers.get(b"x-request-id", b"").decode("latin-1")
+        self.request_id = candidate if _VALID_ID.match(candidate) else uuid.uuid4().hex
+        self.protocol = "none"
+        self.runtime: ModelRuntime | None = None  # the model version answering, once known
+        self.counted = False  # whether this request is in the model's in-flight gauge
+        self._query: dict[str, str] | None = None
+
+    @property
+    def method(self) -> str:
+        return str(self.scope["method"])
+
+    def header(self, name: bytes) -> str | None:
+        value = self.headers.get(name)
+        return None if value is None else value.decode("latin-1")
+
+    @property
+    def query(self) -> dict[str, str]:
+        if self._query is None:
+            raw = self.scope.get("query_string") or b""
+            self._query = dict(parse_qsl(raw.decode("latin-1"))) if raw else {}
+        return self._query
+
+    async def body(self) -> bytes:
+        """The whole body, refused with 413 past ``max_body_bytes``."""
+        limit = self.settings.max_body_bytes
+        declared = self.headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise PayloadTooLarge(f"request body exceeds {limit} bytes", {"limit": limit})
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                raise InvalidArgument("the client went away before sending the whole body", {"field": "body"})
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"request body exceeds {limit} bytes", {"limit": limit})
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def deadline(self, timeout_ms: Any = None) -> float:
+        """When this request's answer stops being useful: the server's ``timeout_s``, lowered
+        (never raised) by the ``X-Request-Timeout-Ms`` header or a ``timeout_ms`` parameter."""
+        seconds = self.settings.timeout_s
+        header = self.header(b"x-request-timeout-ms")
+        for source, value in (("X-Request-Timeout-Ms", header), ("timeout_ms", timeout_ms)):
+            if value is None:
+                continue
+            try:
+                ms = float(value)
+            except (TypeError, ValueError):
+                ms = -1.0
+            if not ms > 0 or isinstance(value, bool):
+                raise InvalidArgument(f"{source} must be a positive number of milliseconds", {"field": source})
+            seconds = min(seconds, ms / 1000)
+        return self.started + seconds
+
+    def reply_headers(self) -> list[tuple[bytes, bytes]]:
+        headers = [(b"x-request-id", self.request_id.encode())]
+        traceparent = self.headers.get(b"traceparent")
+        if traceparent is not None and _TRACEPARENT.match(traceparent.decode("latin-1")):
+            headers.append((b"traceparent", traceparent))
+        if self.runtime is not None:
+            headers.append((b"x-shipyard-model-version", self.runtime.label.encode()))
+        return headers
+
+
+async def send_response(send: Send, response: Response, extra: list[tuple[bytes, bytes]]) -> None:
+    headers = [
+        (b"content-type", response.content_type),
+        (b"content-length", str(len(response.body)).encode()),
+        *extra,
+        *response.headers,
+    ]
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": response.body})
+
+
+__all__ = ["JSON", "RequestContext", "Response", "dumps", "json_response", "send_response", "text_response"]

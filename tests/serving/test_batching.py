@@ -1,0 +1,147 @@
+"""Adaptive micro-batching: coalesced under concurrency, never for a lone caller, and the
+answers are exactly the unbatched ones."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from shipyard.errors import ValidationFailed
+from shipyard.models import save_model
+from shipyard.serving import InferenceRequest, ServedModel, ServingSettings, create_serving_app
+from tests.serving.conftest import Iris, doubler, live, metric_samples, serving, v2_tensor
+from tests.serving.toy_models import Picky
+
+
+def _batch_sizes(url: str) -> tuple[float, float, float]:
+    """(calls of size 1, all calls, requests in all calls) from the batch-size histogram."""
+    samples = metric_samples(url, "shipyard_batch_size_bucket")
+    single = sum(s.value for s in samples if s.labels["le"] == "1.0")
+    count = sum(s.value for s in metric_samples(url, "shipyard_batch_size_count"))
+    total = sum(s.value for s in metric_samples(url, "shipyard_batch_size_sum"))
+    return single, count, total
+
+
+def test_concurrent_requests_coalesce_and_split_back(tmp_path: Path) -> None:
+    rows = [[float(i), -1.0] for i in range(24)]
+
+    async def burst(url: str) -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            posts = (client.post("/v2/models/doubler/infer", json=v2_tensor([row])) for row in rows)
+            return list(await asyncio.gather(*posts))
+
+    with serving([doubler(tmp_path, delay_s=0.05)]) as (url, app):
+        replies = asyncio.run(burst(url))
+        assert [r.status_code for r in replies] == [200] * len(rows)
+        assert [r.json()["outputs"][0]["data"] for r in replies] == [[2.0 * i] for i in range(len(rows))]
+        model = live(app, "doubler")
+        assert model.calls < len(rows)
+        assert max(model.rows) > 1
+        single, count, total = _batch_sizes(url)
+        assert total == len(rows)
+        assert count == model.calls
+        assert single < count  # the histogram shows batches larger than one
+
+
+def test_a_lone_caller_is_never_batched_nor_kept_waiting(tmp_path: Path) -> None:
+    settings = ServingSettings(max_batch_wait_ms=200)  # a long window: a lone caller must not pay it
+    with serving([doubler(tmp_path)], settings) as (url, _app), httpx.Client(base_url=url) as client:
+        started = time.perf_counter()
+        for i in range(10):
+            reply = client.post("/v2/models/doubler/infer", json=v2_tensor([[float(i), 0.0]]))
+            assert reply.json()["outputs"][0]["data"] == [2.0 * i]
+        assert time.perf_counter() - started < 10 * 0.2  # no request waited out the window
+        single, count, total = _batch_sizes(url)
+        assert (single, count, total) == (10, 10, 10)
+
+
+async def _started(app: Any) -> None:
+    await app.start()
+    for _ in range(3000):
+        if app.dataplane.ready:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the models did not load")
+
+
+def test_batched_answers_equal_unbatched_ones(model_dirs: dict[str, Path], loaded: dict[str, Any], iris: Iris) -> None:
+    """In-process through the DataPlane: requests submitted together are coalesced (32 at
+    most), mixed sizes and methods included, and each gets exactly its own rows' answer."""
+    app = create_serving_app([ServedModel.from_path(model_dirs["sklearn"], name="iris")])
+    sizes = [1, 2, 3] * 15
+    starts = np.cumsum([0, *sizes])[:-1]
+    requests = []
+    for start, size in zip(starts, sizes, strict=True):
+        frame = iris.frame.iloc[start : start + size]
+        columns = {name: frame[name].to_numpy() for name in frame.columns}
+        method = "predict_proba" if start % 2 else None
+        requests.append((frame, method, InferenceRequest(data=columns, method=method)))
+
+    async def run() -> list[Any]:
+        await _started(app)
+        try:
+            results = await asyncio.gather(*(app.dataplane.infer("iris", None, r) for _, _, r in requests))
+        finally:
+            await app.stop()
+        return [result.output for result in results]
+
+    outputs = asyncio.run(run())
+    reference = loaded["sklearn"]
+    for (frame, method, _), output in zip(requests, outputs, strict=True):
+        if method is None:
+            assert np.array_equal(output, reference.predict(frame))
+        else:
+            assert np.allclose(output, reference.raw.predict_proba(frame), rtol=0, atol=1e-12)
+    labels = {"model": "iris", "version": app.dataplane.runtime("iris").version}
+    registry = app.metrics.registry
+    assert registry.get_sample_value("shipyard_batch_size_sum", labels) == len(requests)  # all went through
+    batches = registry.get_sample_value("shipyard_batch_size_count", labels)
+    assert batches is not None
+    assert batches < len(requests)
+
+
+def test_one_bad_request_does_not_fail_its_batch(tmp_path: Path) -> None:
+    save_model(Picky(), tmp_path / "picky", signature=None)
+    app = create_serving_app([ServedModel.from_path(tmp_path / "picky", name="picky")])
+    values = [1.0, 2.0, -3.0, 4.0, 5.0]
+
+    async def run() -> list[Any]:
+        await _started(app)
+        try:
+            calls = (app.dataplane.infer("picky", None, InferenceRequest(data=np.array([[v, 0.0]]))) for v in values)
+            return list(await asyncio.gather(*calls, return_exceptions=True))
+        finally:
+            await app.stop()
+
+    results = asyncio.run(run())
+    for value, result in zip(values, results, strict=True):
+        if value < 0:
+            assert isinstance(result, ValidationFailed)
+        else:
+            assert result.output.tolist() == [value]
+
+
+@pytest.mark.parametrize("max_batch_size", [1, 4])
+def test_batches_never_exceed_max_batch_size(tmp_path: Path, max_batch_size: int) -> None:
+    settings = ServingSettings(max_batch_size=max_batch_size)
+    app = create_serving_app([doubler(tmp_path)], settings)
+
+    async def run() -> None:
+        await _started(app)
+        try:
+            requests = [InferenceRequest(data=np.array([[float(i), 0.0]])) for i in range(10)]
+            results = await asyncio.gather(*(app.dataplane.infer("doubler", None, r) for r in requests))
+            assert [r.output.tolist() for r in results] == [[2.0 * i] for i in range(10)]
+        finally:
+            await app.stop()
+
+    asyncio.run(run())
+    rows = live(app, "doubler").rows
+    assert max(rows) == max_batch_size
+    assert sum(rows) == 10

@@ -1,0 +1,66 @@
+"""Custom (pyfunc) models for the serving tests: predictable, slow or failing on purpose.
+
+They are pickled by reference, so a server in a subprocess started from the repository
+root can load them too."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import numpy as np
+
+
+class Doubler:
+    """Vectorised and row-independent: each row's prediction is twice its first value.
+    Counts calls and remembers batch sizes, to see batching from the inside."""
+
+    def __init__(self, delay_s: float = 0.0) -> None:
+        self.delay_s = delay_s
+        self.calls = 0
+        self.rows: list[int] = []
+        self._lock = threading.Lock()
+
+    def predict(self, data: Any) -> Any:
+        array = np.asarray(data, dtype=np.float64)
+        with self._lock:
+            self.calls += 1
+            self.rows.append(len(array))
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        return array[:, 0] * 2
+
+    def predict_proba(self, data: Any) -> Any:
+        first = np.clip(np.asarray(data, dtype=np.float64)[:, 0] / 10, 0, 1)
+        return np.column_stack([1 - first, first])
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"delay_s": self.delay_s}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["delay_s"])  # type: ignore[misc]
+
+
+class Exploding:
+    """A model with a bug: raises something that is not about its input."""
+
+    def predict(self, data: Any) -> Any:
+        raise RuntimeError("boom: the model is broken")
+
+
+class Picky:
+    """Rejects rows whose first value is negative (a ValueError: bad input, not a bug)."""
+
+    def predict(self, data: Any) -> Any:
+        array = np.asarray(data, dtype=np.float64)
+        if (array[:, 0] < 0).any():
+            raise ValueError("negative values are not allowed")
+        return array[:, 0]
+
+
+class Echo:
+    """Returns its input unchanged (served without a signature: any datatype goes)."""
+
+    def predict(self, data: Any) -> Any:
+        return np.asarray(data)
