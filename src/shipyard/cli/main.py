@@ -15,6 +15,7 @@ from shipyard.cli import (
     demo_cmd,
     experiments_cmd,
     models_cmd,
+    predict_cmd,
     projects_cmd,
     runs_cmd,
     serve_cmd,
@@ -100,6 +101,7 @@ app.add_typer(runs_cmd.app, name="runs")
 app.add_typer(models_cmd.app, name="models")
 app.command(name="server")(server_cmd.server)
 app.command(name="serve")(serve_cmd.serve)
+app.command(name="predict")(predict_cmd.predict)
 app.command(name="demo")(demo_cmd.demo)
 
 
