@@ -21,6 +21,9 @@ def test_demo_runs_twice_on_a_fresh_home(runner: CliRunner, tmp_path: Path) -> N
     for expected in ("created project demo", "verified the digest: identical", "server listening on http://127.0.0.1:"):
         assert expected in first
     assert "database │ yes" in first
+    assert "(Open Inference Protocol) → [" in first
+    assert "answered by tumor-classifier/1" in first
+    assert "a request missing columns → 400" in first
     again = runner.invoke(app, ["--home", str(home), "demo"], catch_exceptions=False)
     assert again.exit_code == 0, again.output
     second = " ".join(again.output.split())

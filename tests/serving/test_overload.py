@@ -152,7 +152,7 @@ def test_a_model_that_fails_to_load_keeps_the_server_unready(tmp_path: Path) -> 
     from shipyard.serving import create_serving_app
 
     app = create_serving_app([ServedModel(name="broken", loader=broken)], on_load_failure=failures.append)
-    with serve_in_thread(app) as url:  # type: ignore[arg-type]
+    with serve_in_thread(app) as url:
         for _ in range(500):
             if failures:
                 break

@@ -8,13 +8,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import uvicorn
-from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from shipyard.errors import Unavailable
 
 
 @contextmanager
-def serve_in_thread(app: FastAPI, host: str = "127.0.0.1", start_timeout_s: float = 20.0) -> Iterator[str]:
+def serve_in_thread(app: ASGIApp, host: str = "127.0.0.1", start_timeout_s: float = 20.0) -> Iterator[str]:
     """Serve ``app`` until the block ends; yields its base URL."""
     config = uvicorn.Config(app, host=host, port=0, log_config=None, access_log=False, lifespan="on")
     server = uvicorn.Server(config)

@@ -79,6 +79,7 @@ class Demo:
         finally:
             sdk._close()
         self.step("Serve the same stores over HTTP and check health", self._server)
+        self.step(f"Serve models:/{DEMO_MODEL}@staging and send it real requests", self._serve_model)
         self.console.print(
             Panel.fit(
                 "Done. Next: [bold]shipyard server[/] and open http://127.0.0.1:8765/api/v1/docs\n"
@@ -192,6 +193,48 @@ class Demo:
             f"{len(events)} events recorded in project '{DEMO_PROJECT}' "
             f"(e.g. {', '.join(sorted({e.action for e in events})[:5])}, …)"
         )
+
+    def _serve_model(self) -> None:
+        import httpx
+
+        from shipyard.serving import ServedModel, create_serving_app
+
+        uri = f"models:/{DEMO_MODEL}@staging"
+        with Client(settings=self.settings, project=DEMO_PROJECT) as client:
+            version = client.resolve_model(uri).version
+            path = client.download_model(f"models:/{DEMO_MODEL}/{version}")
+        # From here on the model server needs nothing from the control plane.
+        app = create_serving_app([ServedModel.from_path(path, name=DEMO_MODEL, version=str(version), uri=uri)])
+        rows = self.x_test.head(3)
+        with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=30) as http:
+            deadline = time.monotonic() + 30
+            while http.get("/v2/health/ready").status_code != 200:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the model server did not become ready within 30 s")
+                time.sleep(0.05)
+            v2 = {
+                "id": "demo-1",
+                "inputs": [
+                    {"name": str(c), "shape": [len(rows)], "datatype": "FP64", "data": rows[c].tolist()}
+                    for c in rows.columns
+                ],
+            }
+            started = time.perf_counter()
+            answer = http.post(f"/v2/models/{DEMO_MODEL}/infer", json=v2)
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            answer.raise_for_status()
+            body = answer.json()
+            self.console.print(
+                f"POST /v2/models/{DEMO_MODEL}/infer (Open Inference Protocol) → {body['outputs'][0]['data']} "
+                f"in {elapsed_ms:.1f} ms, answered by {answer.headers.get('x-shipyard-model-version')}"
+            )
+            split = {"dataframe_split": {"columns": [str(c) for c in rows.columns], "data": rows.values.tolist()}}
+            mlflow = http.post("/invocations", json=split, params={"method": "predict_proba"})
+            mlflow.raise_for_status()
+            probabilities = [[round(p, 3) for p in row] for row in mlflow.json()["predictions"]]
+            self.console.print(f"POST /invocations?method=predict_proba (MLflow format) → {probabilities}")
+            bad = http.post(f"/v2/models/{DEMO_MODEL}/infer", json={"inputs": v2["inputs"][:5]})
+            self.console.print(f"a request missing columns → {bad.status_code}: {bad.json()['error'][:90]}…")
 
     def _server(self) -> None:
         app = create_app(self.settings, embedded=True)
