@@ -1,17 +1,17 @@
 """Logging to a run: params (immutable), tags and metric points, in one batch.
 
-Metric points are appended to ``metrics`` with one multi-row INSERT; the latest point
-per key is upserted into ``latest_metrics`` only when it is newer (higher step, then
-newer timestamp), so search never scans the history.
+Metric points are appended to ``metrics`` with one driver-level ``executemany`` (the
+hot path of every training loop: no ORM or per-row parameter processing); the latest
+point per key is upserted into ``latest_metrics`` only when it is newer (higher step,
+then newer timestamp), so search never scans the history.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from typing import Any
 
-from sqlalchemy import and_, insert, or_, select
+from sqlalchemy import Dialect, and_, insert, or_, select
 from sqlalchemy.orm import Session
 
 from shipyard.errors import Conflict
@@ -79,27 +79,45 @@ def log_batch(session: Session, actor: Actor, project: Project, run_id: str, bat
     return LogBatchResult(metrics=len(batch.metrics), params=len(batch.params), tags=len(batch.tags))
 
 
+_METRIC_COLUMNS = ("run_id", "key", "value", "step", "timestamp_ms")
+_insert_sql: dict[str, str] = {}
+
+
+def _metric_insert_sql(dialect: Dialect) -> str:
+    """``INSERT INTO metrics (...) VALUES (?, ...)`` in the driver's positional style."""
+    sql = _insert_sql.get(dialect.name)
+    if sql is None:
+        quote = dialect.identifier_preparer.quote
+        marker = "?" if dialect.paramstyle == "qmark" else "%s"
+        table = Metric.__table__
+        sql = (
+            f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "
+            f"({', '.join(quote(c) for c in _METRIC_COLUMNS)}) VALUES ({', '.join([marker] * len(_METRIC_COLUMNS))})"
+        )
+        _insert_sql[dialect.name] = sql
+    return sql
+
+
 def _log_metrics(session: Session, run_id: str, batch: LogBatch) -> None:
     now = int(time.time() * 1000)
-    rows: list[dict[str, Any]] = []
-    latest: dict[str, dict[str, Any]] = {}
+    isnan = math.isnan
+    rows: list[tuple[str, str, float | None, int, int]] = []
+    # key -> (step, timestamp_ms, index into rows) of its latest point in this batch
+    latest: dict[str, tuple[int, int, int]] = {}
     for m in batch.metrics:
-        row = {
-            "run_id": run_id,
-            "key": m.key,
-            "value": None if math.isnan(m.value) else m.value,
-            "step": m.step,
-            "timestamp_ms": m.timestamp if m.timestamp is not None else now,
-        }
-        rows.append(row)
-        best = latest.get(m.key)
-        if best is None or (row["step"], row["timestamp_ms"]) >= (best["step"], best["timestamp_ms"]):
-            latest[m.key] = row
-    session.execute(insert(Metric), rows)
+        key, value, step, ts = m.key, m.value, m.step, m.timestamp
+        if ts is None:
+            ts = now
+        best = latest.get(key)
+        if best is None or (step, ts) >= (best[0], best[1]):
+            latest[key] = (step, ts, len(rows))
+        rows.append((run_id, key, None if isnan(value) else value, step, ts))
+    conn = session.connection()
+    conn.exec_driver_sql(_metric_insert_sql(conn.dialect), rows)
     upsert(
         session,
         LatestMetric.__table__,  # type: ignore[arg-type]
-        list(latest.values()),
+        [dict(zip(_METRIC_COLUMNS, rows[i], strict=True)) for _, _, i in latest.values()],
         key=["run_id", "key"],
         update=["value", "step", "timestamp_ms"],
         where=lambda cur, new: or_(
