@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shipyard.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
@@ -14,7 +14,7 @@ from shipyard.registry.schemas import RegisteredModelCreate, RegisteredModelUpda
 from shipyard.registry.tables import ModelAlias, ModelTag, RegisteredModel
 from shipyard.store.base import utcnow
 from shipyard.store.pagination import Page, paginate
-from shipyard.store.upsert import upsert
+from shipyard.store.tags import put_tag, remove_tag
 
 VIEWS = ("active", "archived", "deleted", "all")
 
@@ -126,20 +126,13 @@ def restore(session: Session, actor: Actor, project: Project, name: str) -> Regi
 
 def set_tag(session: Session, actor: Actor, project: Project, name: str, key: str, value: str) -> None:
     model = get(session, project, name)
-    upsert(
-        session,
-        ModelTag.__table__,  # type: ignore[arg-type]
-        [{"model_id": model.id, "key": key, "value": value}],
-        key=["model_id", "key"],
-        update=["value"],
-    )
+    put_tag(session, ModelTag.__table__, {"model_id": model.id}, key, value)  # type: ignore[arg-type]
     event(session, actor, "registered_model.set_tag", model, key=key)
 
 
 def delete_tag(session: Session, actor: Actor, project: Project, name: str, key: str) -> None:
     model = get(session, project, name)
-    gone = session.execute(delete(ModelTag).where(ModelTag.model_id == model.id, ModelTag.key == key)).rowcount  # type: ignore[attr-defined]
-    if not gone:
+    if not remove_tag(session, ModelTag.__table__, {"model_id": model.id}, key):  # type: ignore[arg-type]
         raise NotFound(f"registered model '{name}' has no tag '{key}'", {"resource": "model_tag", "key": key})
     event(session, actor, "registered_model.delete_tag", model, key=key)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shipyard.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
@@ -12,7 +12,7 @@ from shipyard.events import service as events
 from shipyard.events.context import Actor
 from shipyard.projects.tables import Project
 from shipyard.store.pagination import Page, paginate
-from shipyard.store.upsert import upsert
+from shipyard.store.tags import put_tag, remove_tag
 from shipyard.tracking.schemas import ExperimentCreate, ExperimentOut, ExperimentUpdate
 from shipyard.tracking.tables import Experiment, ExperimentTag
 
@@ -119,22 +119,13 @@ def require_active(exp: Experiment) -> None:
 
 def set_tag(session: Session, actor: Actor, project: Project, experiment_id: int, key: str, value: str) -> None:
     exp = get(session, project, experiment_id)
-    upsert(
-        session,
-        ExperimentTag.__table__,  # type: ignore[arg-type]
-        [{"experiment_id": exp.id, "key": key, "value": value}],
-        key=["experiment_id", "key"],
-        update=["value"],
-    )
+    put_tag(session, ExperimentTag.__table__, {"experiment_id": exp.id}, key, value)  # type: ignore[arg-type]
     _event(session, actor, "experiment.set_tag", exp, key=key)
 
 
 def delete_tag(session: Session, actor: Actor, project: Project, experiment_id: int, key: str) -> None:
     exp = get(session, project, experiment_id)
-    gone = session.execute(
-        delete(ExperimentTag).where(ExperimentTag.experiment_id == exp.id, ExperimentTag.key == key)
-    ).rowcount  # type: ignore[attr-defined]
-    if not gone:
+    if not remove_tag(session, ExperimentTag.__table__, {"experiment_id": exp.id}, key):  # type: ignore[arg-type]
         raise NotFound(f"experiment {exp.id} has no tag '{key}'", {"resource": "experiment_tag", "key": key})
     _event(session, actor, "experiment.delete_tag", exp, key=key)
 
