@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import signal
 import subprocess
 import sys
@@ -34,6 +35,7 @@ if not any(c.name == "serve" for c in main.app.registered_commands):
     main.app.command(name="serve")(serve)
 main.run()
 """
+LISTENING = re.compile(r"Listening on (http://\S+)")
 START_TIMEOUT_S = 90.0
 
 
@@ -79,8 +81,9 @@ class ServeProcess:
                 if self.proc.poll() is not None:
                     break
                 continue
-            if line.startswith("Listening on "):
-                return line.split()[-1]
+            found = LISTENING.search(line)  # a log line may share the line (stdout/stderr interleave)
+            if found:
+                return found.group(1)
         raise AssertionError(f"the server did not start:\n{''.join(self.log)}")
 
     def close(self) -> None:
