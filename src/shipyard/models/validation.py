@@ -52,7 +52,7 @@ def prepare_input(data: Any, signature: ModelSignature | None) -> Any:
     return _tensors(data, [s for s in signature.inputs if isinstance(s, TensorSpec)])
 
 
-def _castable(actual: str, expected: str) -> bool:
+def castable(actual: str, expected: str) -> bool:
     """Whether values of type ``actual`` may be converted to ``expected``.
 
     numpy's "safe" casts, plus two that ML inputs need: integers to any float, and float64
@@ -105,7 +105,7 @@ def _columns(data: Any, specs: list[ColumnSpec]) -> Any:
             raise ValidationFailed(f"input is missing column '{spec.name}'", {"field": spec.name, "problem": "missing"})
         column = frame[spec.name]
         actual = values_type(column)
-        if not _castable(actual, spec.type):
+        if not castable(actual, spec.type):
             raise ValidationFailed(
                 f"column '{spec.name}' has type {actual}, which cannot be safely cast to {spec.type}",
                 {"field": spec.name, "expected": spec.type, "actual": actual},
@@ -134,7 +134,7 @@ def _tensor(values: Any, spec: TensorSpec) -> Any:
             {"field": field, "expected_shape": spec.shape, "actual_shape": list(array.shape)},
         )
     actual = values_type(array)
-    if not _castable(actual, spec.type):
+    if not castable(actual, spec.type):
         raise ValidationFailed(
             f"{label} has type {actual}, which cannot be safely cast to {spec.type}",
             {"field": field, "expected": spec.type, "actual": actual},

@@ -23,7 +23,7 @@ import numpy as np
 
 from shipyard.errors import ValidationFailed
 from shipyard.models.signature import ColumnSpec, ModelSignature, TensorSpec, values_type
-from shipyard.models.validation import _castable as castable  # the models layer's one casting rule
+from shipyard.models.validation import castable  # the models layer's one casting rule
 from shipyard.serving.tensors import value_array
 
 Array = np.ndarray[Any, Any]
