@@ -17,6 +17,8 @@ single table that every transport (REST, CLI exit codes, the SDK) shares::
     ├── PayloadTooLarge        PAYLOAD_TOO_LARGE     413
     ├── RangeNotSatisfiable    RANGE_NOT_SATISFIABLE 416
     ├── ValidationFailed       VALIDATION_FAILED     422
+    ├── (serving) UnsupportedMediaType UNSUPPORTED_MEDIA_TYPE 415, Overloaded RESOURCE_EXHAUSTED 429,
+    │   DeadlineExceeded DEADLINE_EXCEEDED 504: classes in shipyard.serving.errors, codes here
     ├── DigestMismatch         DIGEST_MISMATCH       500   (stored bytes do not match their sha256)
     ├── SchemaOutOfDate        SCHEMA_OUT_OF_DATE    503   (database needs `shipyard db upgrade`)
     ├── SchemaTooNew           SCHEMA_TOO_NEW        503   (database was migrated by a newer Shipyard)
@@ -42,13 +44,16 @@ CODE_TO_STATUS: dict[str, int] = {
     "ALREADY_EXISTS": 409,
     "PRECONDITION_FAILED": 412,
     "PAYLOAD_TOO_LARGE": 413,
+    "UNSUPPORTED_MEDIA_TYPE": 415,
     "RANGE_NOT_SATISFIABLE": 416,
     "VALIDATION_FAILED": 422,
+    "RESOURCE_EXHAUSTED": 429,
     "DIGEST_MISMATCH": 500,
     "INTERNAL": 500,
     "SCHEMA_OUT_OF_DATE": 503,
     "SCHEMA_TOO_NEW": 503,
     "UNAVAILABLE": 503,
+    "DEADLINE_EXCEEDED": 504,
 }
 
 

@@ -18,12 +18,8 @@ from typing import Any
 
 from shipyard.errors import ShipyardError, Unavailable, status_for
 
-_STATUS_OVERRIDES = {
-    "VALIDATION_FAILED": 400,
-    "RESOURCE_EXHAUSTED": 429,
-    "DEADLINE_EXCEEDED": 504,
-    "UNSUPPORTED_MEDIA_TYPE": 415,
-}
+# The only departure from shipyard.errors.CODE_TO_STATUS: the inference protocols say 400.
+_STATUS_OVERRIDES = {"VALIDATION_FAILED": 400}
 
 
 def http_status(error: ShipyardError) -> int:
