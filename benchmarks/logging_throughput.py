@@ -849,6 +849,11 @@ def main(argv: list[str] | None = None) -> int:
         f"{N_KEYS} keys, step = i // {N_KEYS}; Shipyard servers run `shipyard server --workers 1`, "
         "MLflow `mlflow server --workers 1` (uvicorn, default logging: access log on; at MLflow's request "
         "rates its cost is negligible).",
+        "Each mode gets one unrecorded warm-up run per server, and every measurement waits until the server's "
+        "processes are idle: MLflow's server starts a job runner and 7 huey consumer processes that stay busy "
+        "for ~10 s after /health answers.",
+        "Timed: from the first logging call until everything is on the server (client start-up, run creation "
+        "and the verification read are not timed).",
     ]
     dsn = os.environ.get("SHIPYARD_BENCH_POSTGRES", DEFAULT_DSN)
     pg = None if args.skip_postgres else pg_version(dsn)
