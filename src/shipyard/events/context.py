@@ -10,6 +10,7 @@ from dataclasses import dataclass
 class Actor:
     name: str
     request_id: str | None = None
+    source: str | None = None  # the caller's network address, when there is one
 
 
 SYSTEM = Actor("system")

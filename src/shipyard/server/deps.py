@@ -30,7 +30,12 @@ def _read_session(request: Request) -> Iterator[Session]:
 
 
 def _actor(request: Request) -> Actor:
-    return Actor(name=get_state(request).default_actor, request_id=request.state.request_id)
+    client = request.client
+    return Actor(
+        name=get_state(request).default_actor,
+        request_id=request.state.request_id,
+        source=client.host if client is not None else None,
+    )
 
 
 @dataclass(frozen=True)
