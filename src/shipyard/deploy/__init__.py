@@ -1,0 +1,1 @@
+"""Deployments: endpoints, rollouts and the analysis that decides them."""
