@@ -2,9 +2,11 @@
 
     .venv/bin/python -m benchmarks                      # all of them (what ``make bench`` runs)
     .venv/bin/python -m benchmarks logging_throughput   # only the ones named
+    .venv/bin/python -m benchmarks serving              # a package: benchmarks/serving/
 
-A benchmark is a module of this package (not starting with ``_``) with a ``main(argv)``
-function; each runs with its defaults and writes its own ``benchmarks/results/<name>.*``.
+A benchmark is a module or a subpackage of this package (not starting with ``_``) with a
+``main(argv)`` function (a subpackage exports it from its ``__init__``, e.g. ``serving``);
+each runs with its defaults and writes its own ``benchmarks/results/<name>.*``.
 A failing benchmark is reported and the others still run; the exit status is non-zero if
 any failed.
 """

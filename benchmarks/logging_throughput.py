@@ -533,6 +533,7 @@ def mlflow_modes(batch_points: int, fluent_points: int, async_points: int) -> li
 def shipyard_target(database: str, log_level: str, points: int, dsn: str) -> Target:
     shipyard = str(Path(sys.executable).parent / "shipyard")
     env = os.environ | {"SHIPYARD_LOGGING_LEVEL": log_level}
+    driver_env = dict(os.environ)  # gains each server's admin token (the server authenticates every call)
 
     @contextlib.contextmanager
     def open_server(tmp: Path) -> Iterator[Server]:
@@ -543,6 +544,8 @@ def shipyard_target(database: str, log_level: str, points: int, dsn: str) -> Tar
                 name = stack.enter_context(scratch_database(dsn, "shipyard_bench"))
                 base += ["--database-url", _sa_url(dsn, name)]
                 run_checked([*base, "db", "upgrade"], env=env)
+            created = run_checked([*base, "admin", "create-user", "bench", "--admin", "--json"], env=env)
+            driver_env["SHIPYARD_CLIENT_TOKEN"] = json.loads(created)["token"]["token"]
             yield stack.enter_context(
                 serving(
                     [*base, "server", "--port", "{port}", "--workers", "1"],
@@ -553,9 +556,7 @@ def shipyard_target(database: str, log_level: str, points: int, dsn: str) -> Tar
                 )
             )
 
-    return Target(
-        "shipyard", database, log_level, shipyard_modes(points), open_server, shipyard_driver, dict(os.environ)
-    )
+    return Target("shipyard", database, log_level, shipyard_modes(points), open_server, shipyard_driver, driver_env)
 
 
 def mlflow_target(database: str, venv: Path, modes: list[Mode], dsn: str) -> Target:

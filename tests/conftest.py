@@ -18,14 +18,16 @@ import pytest
 from sqlalchemy import delete
 from typer.testing import CliRunner
 
+from shipyard.auth.bootstrap import create_user_with_token
 from shipyard.client import Client
 from shipyard.demo.background_server import serve_in_thread
+from shipyard.events.context import Actor
 from shipyard.projects.tables import DEFAULT_PROJECT, Project
 from shipyard.server.app import create_app
 from shipyard.settings import Settings, load_settings
 from shipyard.store.base import Base
 from shipyard.store.engine import Database
-from shipyard.store.schema import upgrade
+from shipyard.store.schema import prepare, upgrade
 
 PG_ADMIN = os.environ.get("SHIPYARD_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI") == "true"
@@ -104,29 +106,48 @@ def client(settings: Settings) -> Iterator[Client]:
         yield c
 
 
+def bootstrap_admin(settings: Settings, name: str = "admin") -> str:
+    """Create (or reuse) an org admin straight in the test's database; return a new token
+    for it (what `shipyard admin create-user NAME --admin` does)."""
+    db = Database(settings.database_url, settings.database)
+    try:
+        prepare(db, auto_upgrade=False)
+        _, token = create_user_with_token(db, Actor("tests"), name, settings.auth, org_role="org_admin", exist_ok=True)
+    finally:
+        db.dispose()
+    return token.token
+
+
 @pytest.fixture
-def server_url(settings: Settings) -> Iterator[str]:
-    """A real uvicorn server on a free loopback port over the test's stores."""
-    app = create_app(settings, embedded=True)
+def admin_token(settings: Settings) -> str:
+    return bootstrap_admin(settings)
+
+
+@pytest.fixture
+def server_url(settings: Settings, admin_token: str) -> Iterator[str]:
+    """A real uvicorn server (server mode: authenticated) on a free loopback port over the
+    test's stores. Call it with ``admin_token`` as a Bearer token."""
+    app = create_app(settings)
     with serve_in_thread(app) as url:
         yield url
 
 
 @pytest.fixture
-def remote(server_url: str, settings: Settings) -> Iterator[Client]:
-    """The SDK over HTTP against :func:`server_url`."""
-    with Client(server_url, settings=settings) as c:
+def remote(server_url: str, settings: Settings, admin_token: str) -> Iterator[Client]:
+    """The SDK over HTTP against :func:`server_url`, as an org admin."""
+    with Client(server_url, settings=settings, token=admin_token) as c:
         yield c
 
 
 @pytest.fixture(params=["local", "http"])
 def any_client(request: pytest.FixtureRequest, settings: Settings) -> Iterator[Client]:
-    """The same test through local mode and through a real server."""
+    """The same test through local mode and through a real server (as an org admin)."""
     if request.param == "local":
         with Client(settings=settings) as c:
             yield c
         return
-    with serve_in_thread(create_app(settings, embedded=True)) as url, Client(url, settings=settings) as c:
+    token = bootstrap_admin(settings)
+    with serve_in_thread(create_app(settings)) as url, Client(url, settings=settings, token=token) as c:
         yield c
 
 

@@ -109,8 +109,8 @@ def test_status_reports_both_stores(runner: CliRunner, cli_args: list[str]) -> N
     assert data["ready"]["checks"]["artifacts"]["ok"]
 
 
-def test_server_url_flag_talks_http(runner: CliRunner, server_url: str) -> None:
-    result = run(runner, ["--server-url", server_url, "projects", "list", "--json"])
+def test_server_url_flag_talks_http(runner: CliRunner, server_url: str, admin_token: str) -> None:
+    result = run(runner, ["--server-url", server_url, "--token", admin_token, "projects", "list", "--json"])
     assert result.exit_code == 0, result.output
     assert "default" in result.output
     down = run(runner, ["--server-url", "http://127.0.0.1:9", "projects", "list"])

@@ -19,8 +19,8 @@ ERROR_KEYS = {"code", "message", "details"}
 
 
 @pytest.fixture
-def http(server_url: str):
-    with httpx.Client(base_url=server_url, timeout=10) as c:
+def http(server_url: str, admin_token: str):
+    with httpx.Client(base_url=server_url, timeout=10, headers={"Authorization": f"Bearer {admin_token}"}) as c:
         yield c
 
 
@@ -98,8 +98,10 @@ def test_request_id_is_echoed_or_minted(http: httpx.Client) -> None:
     assert failed.headers["x-request-id"] == "req-42"
 
 
-def test_request_id_reaches_the_logs(server_url: str, capsys: pytest.CaptureFixture[str], settings: Settings) -> None:
-    # The fixture server is embedded (no access log); build a logging one.
+def test_request_id_reaches_the_logs(
+    server_url: str, capsys: pytest.CaptureFixture[str], settings: Settings, admin_token: str
+) -> None:
+    # The fixture server logs at WARNING; build one that logs requests.
     from shipyard.demo.background_server import serve_in_thread
     from shipyard.logging import configure_logging
     from shipyard.server.app import create_app
@@ -107,7 +109,7 @@ def test_request_id_reaches_the_logs(server_url: str, capsys: pytest.CaptureFixt
     configure_logging(settings.logging.model_copy(update={"level": "INFO"}))
     app = create_app(settings.model_copy(update={"logging": settings.logging.model_copy(update={"level": "INFO"})}))
     with serve_in_thread(app) as url, httpx.Client(base_url=url) as c:
-        c.get("/api/v1/projects/ghost", headers={"X-Request-ID": "log-me-7"})
+        c.get("/api/v1/projects/ghost", headers={"X-Request-ID": "log-me-7", "Authorization": f"Bearer {admin_token}"})
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if "log-me-7" in line]
     assert lines, err

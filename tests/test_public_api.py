@@ -12,6 +12,7 @@ PACKAGES = [
     "shipyard.artifacts",
     "shipyard.store",
     "shipyard.projects",
+    "shipyard.audit",
     "shipyard.settings",
 ]
 

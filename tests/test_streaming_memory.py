@@ -59,6 +59,7 @@ class Server:
     url: str
     proc: subprocess.Popen[bytes]
     home: Path
+    token: str  # an org admin's API token (the server authenticates every call)
 
     def peak_rss(self) -> int:
         """The server process's high-water RSS (VmHWM), in bytes."""
@@ -82,8 +83,9 @@ def shipyard_command() -> list[str]:
     return [sys.executable, "-c", "from shipyard.cli.main import run; run()"]
 
 
-def child_env(home: Path) -> dict[str, str]:
-    return {**clean_env(), "SHIPYARD_HOME": str(home), "SHIPYARD_LOGGING_LEVEL": "WARNING"}
+def child_env(home: Path, token: str | None = None) -> dict[str, str]:
+    env = {**clean_env(), "SHIPYARD_HOME": str(home), "SHIPYARD_LOGGING_LEVEL": "WARNING"}
+    return env | ({"SHIPYARD_CLIENT_TOKEN": token} if token else {})
 
 
 def _wait_healthy(proc: subprocess.Popen[bytes], url: str) -> bool:
@@ -113,6 +115,16 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     home = tmp_path_factory.mktemp("server-home")
+    created = subprocess.run(
+        [*shipyard_command(), "--home", str(home), "admin", "create-user", "streamer", "--admin", "--json"],
+        capture_output=True,
+        text=True,
+        env=child_env(home),
+        cwd=home,
+        timeout=START_TIMEOUT_S,
+        check=True,
+    )
+    token = json.loads(created.stdout)["token"]["token"]
     log = (home.parent / "server.log").open("wb")
     try:
         for _ in range(3):  # the probed port may be taken before the server binds it
@@ -131,7 +143,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         else:
             pytest.fail(f"shipyard server did not start: {(home.parent / 'server.log').read_text()[-2000:]}")
         try:
-            yield Server(url, proc, home)
+            yield Server(url, proc, home, token)
         finally:
             _stop(proc)
     finally:
@@ -154,13 +166,16 @@ def big_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BigFile]:
         path.unlink(missing_ok=True)
 
 
-def run_child(home: Path, cap: int, *args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any] | None]:
-    """Run ``tests/sdk_child.py``; returns the process and its final JSON line (None if it failed)."""
+def run_child(
+    home: Path, cap: int, *args: str, token: str | None = None
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any] | None]:
+    """Run ``tests/sdk_child.py`` (with ``token`` as SHIPYARD_CLIENT_TOKEN); returns the
+    process and its final JSON line (None if it failed)."""
     done = subprocess.run(
         [sys.executable, str(CHILD), str(cap), *args],
         capture_output=True,
         text=True,
-        env=child_env(home),
+        env=child_env(home, token),
         cwd=home,
         timeout=TIMEOUT_S,
         check=False,
@@ -182,7 +197,7 @@ def sha256_of(path: Path) -> str:
 @pytest.fixture(scope="module")
 def uploaded(server: Server, big_file: BigFile) -> dict[str, Any]:
     """The big file, uploaded once by an SDK child; its report (digest, size, peak RSS)."""
-    done, report = run_child(server.home, 0, "upload", server.url, str(big_file.path))
+    done, report = run_child(server.home, 0, "upload", server.url, str(big_file.path), token=server.token)
     assert report is not None, done.stderr[-3000:]
     return report
 
@@ -200,7 +215,9 @@ def test_download_streams_under_a_data_cap(
 ) -> None:
     dest = tmp_path / "down.bin"
     try:
-        done, report = run_child(tmp_path, DATA_CAP, "download", server.url, big_file.digest, str(dest))
+        done, report = run_child(
+            tmp_path, DATA_CAP, "download", server.url, big_file.digest, str(dest), token=server.token
+        )
         assert report is not None, done.stderr[-3000:]
         assert report["vm_hwm_kb"] * KiB < CLIENT_MAX_RSS, report
         assert dest.stat().st_size == FILE_SIZE
@@ -213,7 +230,7 @@ def test_download_streams_under_a_data_cap(
 
 def test_the_data_cap_forbids_buffering_the_blob(server: Server, big_file: BigFile, uploaded: dict[str, Any]) -> None:
     """Negative control: the same cap kills a client that holds the whole blob in memory."""
-    done, report = run_child(server.home, DATA_CAP, "read", server.url, big_file.digest)
+    done, report = run_child(server.home, DATA_CAP, "read", server.url, big_file.digest, token=server.token)
     assert report is None
     assert done.returncode != 0
     assert "MemoryError" in done.stderr
@@ -234,6 +251,7 @@ def test_cli_download_of_a_large_file_is_verified(
             "download",
             f"sha256:{big_file.digest}",
             str(dest),
+            token=server.token,
         )
         assert report is not None, done.stderr[-3000:]
         assert report["exit_code"] == 0, done.stderr[-3000:]

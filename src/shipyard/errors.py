@@ -18,7 +18,8 @@ single table that every transport (REST, CLI exit codes, the SDK) shares::
     ├── RangeNotSatisfiable    RANGE_NOT_SATISFIABLE 416
     ├── ValidationFailed       VALIDATION_FAILED     422
     ├── (serving) UnsupportedMediaType UNSUPPORTED_MEDIA_TYPE 415, Overloaded RESOURCE_EXHAUSTED 429,
-    │   DeadlineExceeded DEADLINE_EXCEEDED 504: classes in shipyard.serving.errors, codes here
+    │   DeadlineExceeded DEADLINE_EXCEEDED 504, InsufficientMemory INSUFFICIENT_MEMORY 507:
+    │   classes in shipyard.serving.errors, codes here
     ├── DigestMismatch         DIGEST_MISMATCH       500   (stored bytes do not match their sha256)
     ├── SchemaOutOfDate        SCHEMA_OUT_OF_DATE    503   (database needs `shipyard db upgrade`)
     ├── SchemaTooNew           SCHEMA_TOO_NEW        503   (database was migrated by a newer Shipyard)
@@ -54,6 +55,7 @@ CODE_TO_STATUS: dict[str, int] = {
     "SCHEMA_TOO_NEW": 503,
     "UNAVAILABLE": 503,
     "DEADLINE_EXCEEDED": 504,
+    "INSUFFICIENT_MEMORY": 507,
 }
 
 

@@ -34,14 +34,21 @@ def _switching() -> None:
         hook()
 
 
-def connect(url: str | None = None, *, project: str | None = None, settings: Settings | None = None) -> Client:
-    """Use the server at ``url`` (or local mode when None) for later module-level calls."""
+def connect(
+    url: str | None = None,
+    *,
+    project: str | None = None,
+    settings: Settings | None = None,
+    token: str | None = None,
+) -> Client:
+    """Use the server at ``url`` (or local mode when None) for later module-level calls.
+    A server needs an API token: ``token``, or the ``client.token`` setting."""
     global _client
     with _lock:
         if _client is not None:
             _switching()
             _client.close()
-        _client = Client(url, project=project, settings=settings)
+        _client = Client(url, project=project, settings=settings, token=token)
         return _client
 
 

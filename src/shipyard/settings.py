@@ -90,6 +90,78 @@ class ClientSettings(_Section):
     )
     project: str = Field(default="default", description="Project used when none is named.")
     timeout_s: float = Field(default=60.0, gt=0)
+    token: SecretStr | None = Field(
+        default=None,
+        description="API token sent as `Authorization: Bearer` to client.url (ignored in local mode).",
+    )
+
+
+class AuthSettings(_Section):
+    """Authentication and authorization of ``shipyard server`` (local mode needs none)."""
+
+    oidc_issuer: str | None = Field(
+        default=None,
+        description="OIDC issuer (the JWT `iss`). Set: bearer JWTs from this issuer are accepted besides API tokens.",
+    )
+    oidc_audience: str | None = Field(default=None, description="Required JWT `aud` (the client id Shipyard has).")
+    oidc_jwks_url: str | None = Field(default=None, description="URL of the issuer's JSON Web Key Set.")
+    oidc_username_claim: str = Field(
+        default="sub",
+        min_length=1,
+        description="Claim that names the user (auto-provisioned on first sign-in). Use one the IdP controls.",
+    )
+    oidc_groups_claim: str = Field(default="groups", min_length=1, description="Claim listing the user's groups.")
+    oidc_group_roles: list[str] = Field(
+        default=[],
+        description="Group to role: `group=org_admin`, `group=auditor` or `group=<project>:<role>`.",
+    )
+    oidc_algorithms: list[str] = Field(
+        default=["RS256"], description="Accepted JWT signature algorithms (asymmetric only)."
+    )
+    oidc_jwks_cache_s: int = Field(default=300, ge=0, description="Seconds a fetched key set is reused.")
+    oidc_leeway_s: int = Field(default=30, ge=0, le=600, description="Clock skew allowed on exp/nbf/iat.")
+    failed_auth_limit: int = Field(
+        default=20,
+        ge=0,
+        description="Failed authentications per source address within the window before 429 (0: no limit).",
+    )
+    failed_auth_window_s: int = Field(default=60, ge=1, description="Sliding window of failed_auth_limit, seconds.")
+    cors_origins: list[str] = Field(
+        default=[], description="Origins allowed by CORS. Empty: CORS closed (no CORS headers)."
+    )
+    token_default_days: int = Field(default=90, ge=1, description="Lifetime of a new API token unless one is given.")
+    token_max_days: int = Field(default=365, ge=1, description="Longest lifetime an API token may be given.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AuthSettings:
+        if self.oidc_issuer and not (self.oidc_audience and self.oidc_jwks_url):
+            missing = "oidc_audience" if not self.oidc_audience else "oidc_jwks_url"
+            raise ValueError(f"oidc_issuer is set, so {missing} is required too")
+        if self.token_default_days > self.token_max_days:
+            raise ValueError(
+                f"token_default_days ({self.token_default_days}) exceeds token_max_days ({self.token_max_days})"
+            )
+        return self
+
+
+class AuditSettings(_Section):
+    """The tamper-evident audit log (see docs/audit.md)."""
+
+    signing_key_path: Path | None = Field(
+        default=None,
+        description="Ed25519 private key (PEM) that signs audit checkpoints; keep it outside the database and "
+        "its backups. Unset: $SHIPYARD_HOME/keys/audit-signing.pem, created (0600) on first use.",
+    )
+    checkpoint_interval: int = Field(
+        default=100,
+        ge=0,
+        description="Sign a checkpoint automatically whenever this many entries have been appended since the "
+        "last one (0: only on demand, which leaves truncation of the newest entries undetectable).",
+    )
+    trusted_public_keys: list[Path] = Field(
+        default_factory=list,
+        description="PEM public keys of retired signing keys whose checkpoints still verify (key rotation).",
+    )
 
 
 class LoggingSettings(_Section):
@@ -113,6 +185,8 @@ class Settings(BaseSettings):
     artifacts: ArtifactSettings = Field(default_factory=ArtifactSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     client: ClientSettings = Field(default_factory=ClientSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
     @property
@@ -307,6 +381,8 @@ def load_settings(
 
 __all__ = [
     "ArtifactSettings",
+    "AuditSettings",
+    "AuthSettings",
     "ClientSettings",
     "DatabaseSettings",
     "LoadedSettings",

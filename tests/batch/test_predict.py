@@ -67,7 +67,7 @@ def test_parquet_input_matches_predict_on_the_whole_input(
     assert record["model"]["flavor"] == "sklearn"
     assert record["model"]["manifest_sha256"] == sha256(iris_dir / MANIFEST_FILE)
     assert record["options"] == {"keys": ["flower"], "chunk_rows": 400, "workers": 1, "skip_errors": False,
-                                 "resume": False}  # fmt: skip
+                                 "resume": False, "prediction_log": None}  # fmt: skip
     assert record["failures"] == []
     assert record["error"] is None
     assert record["started_at"] <= record["finished_at"]

@@ -3,6 +3,7 @@ scikit-learn), a server in a background thread, and small request builders."""
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,7 +18,8 @@ import pytest
 
 from shipyard.demo.background_server import serve_in_thread
 from shipyard.models import load_model, save_model
-from shipyard.serving import ServedModel, ServingApp, ServingSettings, create_serving_app
+from shipyard.serving import ModelDirectory, ServedModel, ServingApp, ServingSettings, create_serving_app
+from shipyard.serving.predlog import Sink
 from tests.serving.toy_models import Doubler
 
 COLUMNS = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
@@ -30,6 +32,14 @@ class Iris:
     frame: pd.DataFrame
     array: np.ndarray
     target: np.ndarray
+
+
+@pytest.fixture(autouse=True)
+def _unfrozen_collector() -> Iterator[None]:
+    """Servers started in-process freeze the collector's view of this (pytest) process after
+    each load (``ServingSettings.gc_freeze``); give the collector everything back after each test."""
+    yield
+    gc.unfreeze()
 
 
 @pytest.fixture(scope="session")
@@ -101,10 +111,17 @@ def wait_ready(url: str, timeout_s: float = READY_TIMEOUT_S) -> None:
 
 @contextmanager
 def serving(
-    models: list[ServedModel], settings: ServingSettings | None = None, *, ready: bool = True
+    models: list[ServedModel],
+    settings: ServingSettings | None = None,
+    *,
+    ready: bool = True,
+    prediction_sink: Sink | None = None,
+    directory: ModelDirectory | None = None,
 ) -> Iterator[tuple[str, ServingApp]]:
-    """A real uvicorn server for ``models`` on a free loopback port."""
-    app = create_serving_app(models, settings or ServingSettings())
+    """A real uvicorn server for ``models`` (and a model repository ``directory``) on a free loopback port."""
+    app = create_serving_app(
+        models, settings or ServingSettings(), prediction_sink=prediction_sink, directory=directory
+    )
     with serve_in_thread(cast(Any, app)) as url:
         if ready:
             wait_ready(url)

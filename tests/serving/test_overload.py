@@ -6,14 +6,17 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from shipyard.models import LoadedModel, load_model
+from shipyard.models import LoadedModel, load_model, save_model
+from shipyard.models.signature import ModelSignature, TensorSpec
 from shipyard.serving import ServedModel, ServingSettings
 from tests.serving.conftest import doubler, live, metric_samples, serving, v2_columns, v2_tensor, wait_ready
+from tests.serving.toy_models import Gated
 
 ROW = [[1.0, 2.0]]
 
@@ -23,37 +26,47 @@ def _rejected(url: str, reason: str) -> float:
 
 
 def test_a_full_queue_answers_429_at_once_and_stays_bounded(tmp_path: Path) -> None:
+    """The 429s come back while the model is still blocked: refused on arrival, not after
+    waiting for the queue (no wall-clock threshold: the test holds the model's gate)."""
     settings = ServingSettings(max_queue=4, max_batch_size=1)
+    signature = ModelSignature(inputs=[TensorSpec(type="float64", shape=[-1, 2])])
+    save_model(Gated(), tmp_path / "gated", signature=signature)
+    served = ServedModel(name="gated", version="1", model=load_model(tmp_path / "gated"))
 
-    async def burst(url: str) -> list[tuple[httpx.Response, float]]:
-        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+    async def scenario(url: str, model: Gated, runtime: Any) -> tuple[list[httpx.Response], list[httpx.Response], bool]:
+        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
 
-            async def one(i: int) -> tuple[httpx.Response, float]:
-                started = time.perf_counter()
-                reply = await client.post("/v2/models/doubler/infer", json=v2_tensor([[float(i), 0.0]]))
-                return reply, time.perf_counter() - started
+            def infer(i: int) -> Awaitable[httpx.Response]:
+                return client.post("/v2/models/gated/infer", json=v2_tensor([[float(i), 0.0]]))
 
-            return list(await asyncio.gather(*(one(i) for i in range(24))))
+            first = asyncio.ensure_future(infer(0))
+            assert await asyncio.to_thread(model.entered.wait, 30), "the first request never reached the model"
+            queued = [asyncio.ensure_future(infer(i)) for i in range(1, 5)]
+            while runtime.batcher.depth < 4:  # the queue fills up behind the blocked model
+                await asyncio.sleep(0.005)
+            refused = list(await asyncio.gather(*(infer(i) for i in range(5, 13))))
+            still_blocked = not model.release.is_set() and model.calls == 0 and not first.done()
+            model.release.set()
+            answered = list(await asyncio.gather(first, *queued))
+            return answered, refused, still_blocked
 
-    with serving([doubler(tmp_path, delay_s=0.15)], settings) as (url, app):
-        results = asyncio.run(burst(url))
-        statuses = sorted(reply.status_code for reply, _ in results)
-        assert set(statuses) == {200, 429}
-        refused = [(reply, seconds) for reply, seconds in results if reply.status_code == 429]
-        assert len(refused) >= 12
-        for reply, seconds in refused:
+    with serving([served], settings) as (url, app):
+        runtime = app.dataplane.runtime("gated")
+        model = live(app, "gated")
+        answered, refused, still_blocked = asyncio.run(scenario(url, model, runtime))
+        assert still_blocked  # every 429 arrived while the model was still busy with the first request
+        assert [reply.status_code for reply in refused] == [429] * 8
+        for reply in refused:
             assert int(reply.headers["retry-after"]) >= 1
             assert "max_queue 4" in reply.json()["error"]
-            assert seconds < 0.15 * 4  # refused at once, not after waiting for the queue
-        runtime = app.dataplane.runtime("doubler")
-        assert runtime.batcher.peak_queue <= 4
+        assert [reply.status_code for reply in answered] == [200] * 5
+        assert [reply.json()["outputs"][0]["data"] for reply in answered] == [[float(2 * i)] for i in range(5)]
+        assert runtime.batcher.peak_queue == 4
         assert runtime.batcher.depth == 0
-        assert live(app, "doubler").calls == statuses.count(200)
-        assert _rejected(url, "queue_full") == len(refused)
-        queued = metric_samples(url, "shipyard_queued_requests")
-        assert [s.value for s in queued] == [0.0]
-        inflight = metric_samples(url, "shipyard_inflight_requests")
-        assert [s.value for s in inflight] == [0.0]
+        assert model.calls == 5
+        assert _rejected(url, "queue_full") == 8
+        assert [s.value for s in metric_samples(url, "shipyard_queued_requests")] == [0.0]
+        assert [s.value for s in metric_samples(url, "shipyard_inflight_requests")] == [0.0]
 
 
 def test_a_slow_answer_is_a_504_at_the_callers_deadline(tmp_path: Path) -> None:

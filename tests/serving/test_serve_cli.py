@@ -27,34 +27,35 @@ from tests.serving.conftest import metric_samples, v2_tensor, wait_ready
 from tests.serving.toy_models import Doubler
 
 REPO = Path(__file__).resolve().parents[2]
-# Runs the CLI, registering `serve` if cli/main.py does not (yet).
-CHILD = """
-from shipyard.cli import main
-from shipyard.cli.serve_cmd import serve
-if not any(c.name == "serve" for c in main.app.registered_commands):
-    main.app.command(name="serve")(serve)
-main.run()
+CHILD = "from shipyard.cli.main import run; run()"
+# The same, and on exit which of these packages it had imported (the control plane's, the Parquet writer's).
+HEAVY = ("sqlalchemy", "alembic", "fastapi", "cryptography", "shipyard.store", "shipyard.server", "shipyard.client",
+         "shipyard.auth", "pyarrow", "pandas")  # fmt: skip
+CHILD_REPORTING_IMPORTS = f"""
+import atexit, sys
+heavy = {HEAVY!r}
+imported = lambda: sorted({{h for h in heavy for m in sys.modules if m == h or m.startswith(h + ".")}})
+atexit.register(lambda: print("IMPORTED", *imported(), file=sys.stderr))
+from shipyard.cli.main import run
+run()
 """
 LISTENING = re.compile(r"Listening on (http://\S+)")
 START_TIMEOUT_S = 90.0
 
 
 def cli_app() -> Any:
-    from shipyard.cli import main
-    from shipyard.cli.serve_cmd import serve
+    from shipyard.cli.main import app
 
-    if not any(c.name == "serve" for c in main.app.registered_commands):
-        main.app.command(name="serve")(serve)
-    return main.app
+    return app
 
 
 class ServeProcess:
     """``shipyard ... serve ...`` in a subprocess; its stderr is read on a thread."""
 
-    def __init__(self, args: list[str]) -> None:
+    def __init__(self, args: list[str], code: str = CHILD) -> None:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", CHILD, *args],
+            [sys.executable, "-c", code, *args],
             cwd=REPO,
             env=env,
             stdout=subprocess.DEVNULL,
@@ -99,8 +100,8 @@ class ServeProcess:
 def launch() -> Iterator[Any]:
     started: list[ServeProcess] = []
 
-    def start(args: list[str]) -> ServeProcess:
-        process = ServeProcess(args)
+    def start(args: list[str], code: str = CHILD) -> ServeProcess:
+        process = ServeProcess(args, code)
         started.append(process)
         return process
 
@@ -146,6 +147,22 @@ def test_sigterm_fails_readiness_drains_in_flight_work_and_exits_0(tmp_path: Pat
     assert reply.json()["outputs"][0]["data"] == [42.0]
     assert server.proc.wait(timeout=15) == 0
     assert time.monotonic() - signalled < 10
+
+
+def test_serving_a_directory_imports_neither_the_control_plane_nor_an_unused_prediction_log(
+    tmp_path: Path, launch: Any
+) -> None:
+    signature = ModelSignature(inputs=[TensorSpec(type="float64", shape=[-1, 2])])
+    save_model(Doubler(), tmp_path / "m", signature=signature)
+    server = launch(["serve", str(tmp_path / "m"), "--port", "0"], CHILD_REPORTING_IMPORTS)
+    url = server.url()
+    wait_ready(url)
+    assert httpx.post(f"{url}/v2/models/m/infer", json=v2_tensor([[1.0, 2.0]])).json()["outputs"][0]["data"] == [2.0]
+    server.proc.send_signal(signal.SIGTERM)
+    assert server.proc.wait(timeout=15) == 0
+    server.close()
+    report = next(line for line in server.log if line.startswith("IMPORTED"))
+    assert report.split()[1:] == []  # no metadata store, server app, client, auth, Parquet writer, pandas
 
 
 def test_serve_a_registry_alias_end_to_end_in_local_mode(tmp_path: Path, launch: Any) -> None:

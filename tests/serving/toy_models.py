@@ -42,6 +42,21 @@ class Doubler:
         self.__init__(state["delay_s"])  # type: ignore[misc]
 
 
+class Ballast(Doubler):
+    """A Doubler carrying ``mib`` MiB of bytes (pickled with it), to take room under a memory budget."""
+
+    def __init__(self, delay_s: float = 0.0, mib: int = 1) -> None:
+        super().__init__(delay_s)
+        self.payload = bytes(mib * 1024 * 1024)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"delay_s": self.delay_s, "payload": self.payload}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        Doubler.__init__(self, state["delay_s"])
+        self.payload = state["payload"]
+
+
 class Exploding:
     """A model with a bug: raises something that is not about its input."""
 
@@ -64,3 +79,24 @@ class Echo:
 
     def predict(self, data: Any) -> Any:
         return np.asarray(data)
+
+
+class Gated(Doubler):
+    """A Doubler whose calls wait until the test opens the gate (``release``); ``entered`` is
+    set once a call is waiting, so a test knows the model is busy without timing anything."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def predict(self, data: Any) -> Any:
+        self.entered.set()
+        self.release.wait(60)  # a guard against a hung test, not a timing
+        return super().predict(data)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__()  # type: ignore[misc]

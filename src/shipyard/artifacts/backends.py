@@ -218,11 +218,7 @@ class FsspecBlobStore(BlobStore):
 
     def __init__(self, url: str, staging_root: Path, chunk_size: int, storage_options: dict[str, Any]) -> None:
         super().__init__(url, staging_root, chunk_size)
-        try:
-            self.fs, root = url_to_fs(url, **storage_options)
-        except (ImportError, ValueError) as exc:
-            raise InvalidArgument(f"artifacts.url {url} cannot be opened: {exc}", {"field": "artifacts.url"}) from exc
-        self.root = root.rstrip("/")
+        self.fs, self.root = open_filesystem(url, storage_options, "artifacts.url")
 
     def _full(self, digest: str) -> str:
         return f"{self.root}/{self.key(digest)}"
@@ -310,14 +306,29 @@ def _s3_options(cfg: ArtifactSettings) -> dict[str, Any]:
     return options
 
 
+def storage_options(url: str, cfg: ArtifactSettings | None) -> dict[str, Any]:
+    """The fsspec options for ``url``: for ``s3://`` (and ``s3a://``) the S3 endpoint, region
+    and credentials of ``cfg``; none otherwise."""
+    scheme = url.split("://", 1)[0] if "://" in url else "file"
+    return _s3_options(cfg) if cfg is not None and scheme in ("s3", "s3a") else {}
+
+
+def open_filesystem(url: str, options: dict[str, Any], field: str) -> tuple[Any, str]:
+    """``(fsspec filesystem, root path)`` for ``url``; one fsspec cannot open (unknown scheme,
+    missing extra such as ``s3fs``) is :class:`InvalidArgument` naming ``field``."""
+    try:
+        fs, root = url_to_fs(url, **options)
+    except (ImportError, ValueError) as exc:
+        raise InvalidArgument(f"{field} {url} cannot be opened: {exc}", {"field": field}) from exc
+    return fs, str(root).rstrip("/")
+
+
 def _local(url: str, cfg: ArtifactSettings, home: Path) -> BlobStore:
     return LocalBlobStore(Path(url.removeprefix("file://")), cfg.chunk_size)
 
 
 def _fsspec(url: str, cfg: ArtifactSettings, home: Path) -> BlobStore:
-    scheme = url.split("://", 1)[0]
-    options = _s3_options(cfg) if scheme in ("s3", "s3a") else {}
-    return FsspecBlobStore(url, home / "tmp" / "staging", cfg.chunk_size, options)
+    return FsspecBlobStore(url, home / "tmp" / "staging", cfg.chunk_size, storage_options(url, cfg))
 
 
 register_backend("file", _local)
@@ -356,5 +367,7 @@ __all__ = [
     "StagedBlob",
     "clean_staging",
     "open_blob_store",
+    "open_filesystem",
     "register_backend",
+    "storage_options",
 ]

@@ -71,6 +71,7 @@ class JobOptions(_Out):
     workers: int
     skip_errors: bool
     resume: bool
+    prediction_log: str | None = Field(default=None, description="Where every predicted row was logged, if anywhere.")
 
 
 class RowCounts(_Out):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import getpass
 import json
 import os
@@ -24,6 +25,7 @@ from shipyard.artifacts.digests import file_digest
 from shipyard.batch import checkpoint as ckpt
 from shipyard.batch import sources, worker
 from shipyard.batch.model_source import ModelSource
+from shipyard.batch.predlog import BatchLog
 from shipyard.batch.schemas import (
     BatchJobRecord,
     ChunkCounts,
@@ -49,6 +51,9 @@ from shipyard.batch.worker import (
 from shipyard.errors import AlreadyExists, InternalError, InvalidArgument, ShipyardError, ValidationFailed
 from shipyard.models import MANIFEST_FILE, ColumnSpec, ModelManifest, verify_model
 from shipyard.models.manifest import MLMODEL_FILE
+from shipyard.serving.model import content_version, directory_name
+from shipyard.serving.settings import PredictionLogSettings
+from shipyard.settings import ArtifactSettings
 
 DEFAULT_CHUNK_ROWS = 100_000
 MAX_RECORDED_FAILURES = 1_000
@@ -356,6 +361,8 @@ def run_batch(
     overwrite: bool = False,
     journal: Path | None = None,
     listener: ProgressListener | None = None,
+    prediction_log: PredictionLogSettings | None = None,
+    artifacts: ArtifactSettings | None = None,
 ) -> BatchJob:
     """Predict every row of ``input_path`` with ``model`` into the Parquet file ``output_path``.
 
@@ -366,8 +373,13 @@ def run_batch(
     ``<output>.job.json`` and appended to ``journal``; a failed job carries its error
     (``raise_for_status()``). An unexpected exception or Ctrl-C is recorded too, then
     re-raised.
+
+    With ``prediction_log`` (its ``url`` set), every row predicted is also logged as the
+    model server logs requests, under the job's id (:mod:`shipyard.batch.predlog`);
+    ``artifacts`` gives the S3 settings for an ``s3://`` log.
     """
     listener = listener or ProgressListener()
+    job_id = uuid.uuid4().hex
     workers = workers if workers is not None else default_workers()
     keys = list(keys)
     _check_options(keys, chunk_rows, workers)
@@ -395,9 +407,25 @@ def run_batch(
         manifest_sha256=_manifest_sha256(model.path),
     )
     plan = _plan(files, manifest, model.path, keys, paths.parts)
+    if prediction_log is not None and prediction_log.url:
+        log = BatchLog(
+            prediction_log,
+            job_id,
+            model.name or directory_name(model.path),
+            str(model.version) if model.version is not None else content_version(model.path),
+            artifacts,
+        )
+        plan = dataclasses.replace(plan, worker=dataclasses.replace(plan.worker, prediction_log=log))
     chunks = sources.chunk_count(plan.schemas, chunk_rows)
     count = workers if chunks is None else max(1, min(workers, chunks))
-    options = JobOptions(keys=keys, chunk_rows=chunk_rows, workers=count, skip_errors=skip_errors, resume=resume)
+    options = JobOptions(
+        keys=keys,
+        chunk_rows=chunk_rows,
+        workers=count,
+        skip_errors=skip_errors,
+        resume=resume,
+        prediction_log=plan.worker.prediction_log.settings.url if plan.worker.prediction_log else None,
+    )
     with ckpt.locked(paths):
         if output.exists() and not overwrite:
             raise AlreadyExists(
@@ -414,7 +442,7 @@ def run_batch(
                 "keys": keys,
             }
             checkpoint = ckpt.Checkpoint.open(paths, fingerprint, resume=resume)
-            job = _Job(model_info, input_info, options, paths, journal, started_at, clock, chunks)
+            job = _Job(job_id, model_info, input_info, options, paths, journal, started_at, clock, chunks)
             run = _Run(plan, checkpoint, pool, chunk_rows=chunk_rows, skip_errors=skip_errors, listener=listener)
             try:
                 listener.stage("predicting")
@@ -437,6 +465,7 @@ class _Job:
 
     def __init__(
         self,
+        job_id: str,
         model: ModelInfo,
         input_info: InputInfo,
         options: JobOptions,
@@ -446,7 +475,7 @@ class _Job:
         clock: float,
         chunks: int | None,
     ) -> None:
-        self.id = uuid.uuid4().hex
+        self.id = job_id
         self.chunks = chunks
         self.model = model
         self.input = input_info

@@ -32,6 +32,7 @@ import pandas as pd
 import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
+from shipyard.batch.predlog import BatchLog, BatchLogWriter, Segment, prepared
 from shipyard.batch.schemas import FailedRange
 from shipyard.batch.sources import cast_csv_columns
 from shipyard.errors import InvalidArgument, ShipyardError
@@ -57,6 +58,7 @@ class WorkerPlan:
     output_names: tuple[str, ...] | None  # the signature's output column names, if any
     parts_dir: str
     verify_model: bool = False  # the job verified the files before starting workers
+    prediction_log: BatchLog | None = None  # log every predicted row (shipyard.batch.predlog)
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,8 @@ class ChunkPredictor:
         self.plan = plan
         self.model = model if model is not None else load_model(plan.model_path, verify=plan.verify_model)
         self.parts = Path(plan.parts_dir)
+        self.log = BatchLogWriter(plan.prediction_log) if plan.prediction_log is not None else None
+        self._logged: list[Segment] = []  # the current chunk's, when logging
 
     def _features(self, table: Any, csv_types: dict[str, Any] | None) -> Any:
         if self.plan.features is not None:
@@ -161,9 +165,19 @@ class ChunkPredictor:
             features = cast_csv_columns(features, csv_types)
         return features.to_pandas()
 
-    def _predict(self, table: Any, csv_types: dict[str, Any] | None) -> list[tuple[str, Any]]:
-        output = self.model.predict(self._features(table, csv_types))
-        return prediction_columns(output, table.num_rows, self.plan.output_names)
+    def _predict(self, table: Any, csv_types: dict[str, Any] | None, offset: int = 0) -> list[tuple[str, Any]]:
+        features = self._features(table, csv_types)
+        try:
+            output = self.model.predict(features)
+            columns = prediction_columns(output, table.num_rows, self.plan.output_names)
+        except Exception as exc:
+            if self.log is not None:
+                segment = Segment(offset, table.num_rows, None, error=describe_error(exc), status=_status(exc))
+                self._logged.append(segment)
+            raise
+        if self.log is not None:
+            self._logged.append(Segment(offset, table.num_rows, prepared(self.model.signature, features), output))
+        return columns
 
     def _segments(self, table: Any, task: ChunkTask) -> tuple[list[tuple[int, int, Any]], list[FailedRange]]:
         """(offset, rows, prediction columns) of every range that predicted, and the failures."""
@@ -186,7 +200,7 @@ class ChunkPredictor:
             for low, high in ((start, middle), (middle, stop)):
                 calls += 1
                 try:
-                    done.append((low, high - low, self._predict(table.slice(low, high - low), task.csv_types)))
+                    done.append((low, high - low, self._predict(table.slice(low, high - low), task.csv_types, low)))
                 except MemoryError:
                     raise
                 except Exception as exc:
@@ -220,8 +234,10 @@ class ChunkPredictor:
 
     def __call__(self, task: ChunkTask) -> ChunkResult:
         started = time.perf_counter()
+        started_at = time.time()
         table = task.table()
         rows_in = table.num_rows
+        self._logged = []
         segments, failures = self._segments(table, task)
         part: str | None = None
         size = 0
@@ -241,6 +257,9 @@ class ChunkPredictor:
                     temporary.unlink()
             fsync_path(self.parts)
             size = target.stat().st_size
+        if self.log is not None:
+            self.log.write(task.first_row, started_at, _final(self._logged, failures, task.first_row))
+            self._logged = []
         del table, segments
         # Hand freed chunk buffers back to the OS: mimalloc otherwise keeps ~100 MB of them.
         pa.default_memory_pool().release_unused()
@@ -254,6 +273,24 @@ class ChunkPredictor:
             seconds=time.perf_counter() - started,
             failures=failures,
         )
+
+
+def _status(exc: BaseException) -> int:
+    """The status the server answers for a model call that raised ``exc`` (400: bad input, else 500)."""
+    from shipyard.serving.errors import http_status
+
+    return http_status(exc) if isinstance(exc, ShipyardError) else 500
+
+
+def _final(logged: list[Segment], failures: list[FailedRange], first_row: int) -> list[Segment]:
+    """The segments to log: every predicted one, and each failing range as reported (the
+    bisection also tried ranges that it then split further: only the final ones count)."""
+    statuses = {s.error: s.status for s in logged if s.error is not None}
+    final = [s for s in logged if s.error is None]
+    for failure in failures:
+        offset = failure.first_row - first_row
+        final.append(Segment(offset, failure.rows, None, error=failure.error, status=statuses.get(failure.error, 500)))
+    return sorted(final, key=lambda s: s.offset)
 
 
 def _merge(failures: list[tuple[int, int, str]], first_row: int) -> list[FailedRange]:

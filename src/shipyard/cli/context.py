@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from pydantic import BaseModel
@@ -18,9 +18,11 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
-from shipyard.client import Client
 from shipyard.errors import ShipyardError
 from shipyard.settings import LoadedSettings, Settings, load_settings
+
+if TYPE_CHECKING:
+    from shipyard.client import Client
 
 # Exit codes by error code; documented in docs/cli.md.
 EXIT_CODES: dict[str, int] = {
@@ -33,6 +35,8 @@ EXIT_CODES: dict[str, int] = {
     "SCHEMA_OUT_OF_DATE": 6,
     "SCHEMA_TOO_NEW": 6,
     "DIGEST_MISMATCH": 7,
+    "UNAUTHENTICATED": 8,
+    "PERMISSION_DENIED": 8,
 }
 
 out = Console()
@@ -60,6 +64,8 @@ class CliContext:
 
     def client(self) -> Client:
         if self._client is None:
+            from shipyard.client import Client  # on use: `shipyard serve` of a directory never needs it
+
             self._client = Client(settings=self.settings)
         return self._client
 
@@ -86,6 +92,8 @@ def reported(cli: CliContext) -> Iterator[None]:
             err.print_exception()
         err.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True)
         fix = exc.details.get("fix")
+        if exc.code == "UNAUTHENTICATED" and exc.details.get("reason") == "missing":
+            fix = "set SHIPYARD_CLIENT_TOKEN=<token> (or --token); see docs/security.md for getting one"
         if fix:
             err.print(f"fix: {escape(str(fix))}", highlight=False)
         for name, check in (exc.details.get("checks") or {}).items():

@@ -1,13 +1,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from shipyard.cli.context import JsonOption, ProjectOption, ctx_of, print_fields, print_json, print_table, reported
+from shipyard.errors import InvalidArgument
 
-app = typer.Typer(help="The model registry: models, versions, aliases.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from shipyard.registry.schemas import AliasRequestOut
+
+app = typer.Typer(
+    help="The model registry: models, versions, aliases, protected aliases and their approvals.",
+    no_args_is_help=True,
+)
 
 
 @app.command("list")
@@ -149,6 +156,195 @@ def alias_history(
                 for c in changes
             ],
         )
+
+
+# -- protected aliases and four-eyes requests ----------------------------------------
+CommentOption = typer.Option("--comment", "-m", help="Why (required, not blank).")
+
+
+@app.command("protected")
+def protected(
+    ctx: typer.Context, project: Annotated[str | None, ProjectOption] = None, json_out: bool = JsonOption
+) -> None:
+    """List the project's protected alias names."""
+    cli = ctx_of(ctx)
+    with reported(cli):
+        entries = cli.client().list_protected_aliases(project=project)
+        if json_out:
+            print_json({"aliases": entries})
+            return
+        print_table(
+            "Protected aliases",
+            ["alias", "protected by", "since"],
+            [["@" + e.alias, e.created_by, e.created_at.isoformat(timespec="seconds")] for e in entries],
+        )
+
+
+@app.command("protect")
+def protect(
+    ctx: typer.Context,
+    alias: str,
+    project: Annotated[str | None, ProjectOption] = None,
+    json_out: bool = JsonOption,
+) -> None:
+    """Protect @ALIAS in every model of the project: it then moves only through an approved request."""
+    cli = ctx_of(ctx)
+    with reported(cli):
+        entry = cli.client().protect_alias(alias, project=project)
+        if json_out:
+            print_json(entry)
+        else:
+            typer.echo(f"@{alias} is protected (moving it needs an approval)")
+
+
+@app.command("unprotect")
+def unprotect(
+    ctx: typer.Context,
+    alias: str,
+    project: Annotated[str | None, ProjectOption] = None,
+    json_out: bool = JsonOption,
+) -> None:
+    """Lift the protection of @ALIAS (recorded)."""
+    cli = ctx_of(ctx)
+    with reported(cli):
+        cli.client().unprotect_alias(alias, project=project)
+        if json_out:
+            print_json({"alias": alias, "protected": False})
+        else:
+            typer.echo(f"@{alias} is no longer protected")
+
+
+@app.command("request-alias")
+def request_alias(
+    ctx: typer.Context,
+    name: str,
+    alias: str,
+    version: Annotated[int | None, typer.Argument(help="The version to point at (omit with --delete).")] = None,
+    comment: Annotated[str, CommentOption] = "",
+    delete: Annotated[bool, typer.Option("--delete", help="Request the alias's removal instead.")] = False,
+    project: Annotated[str | None, ProjectOption] = None,
+    json_out: bool = JsonOption,
+) -> None:
+    """Request that protected @ALIAS of NAME point at VERSION (or, with --delete, be removed)."""
+    cli = ctx_of(ctx)
+    with reported(cli):
+        if (version is None) == (not delete):
+            raise InvalidArgument("give either VERSION or --delete", {"field": "version"})
+        request = cli.client().request_alias_change(name, alias, version, comment=comment, project=project)
+        if json_out:
+            print_json(request)
+        else:
+            typer.echo(f"request {request.id}: {_change(request)} (pending; another maintainer approves it)")
+
+
+@app.command("requests")
+def requests(
+    ctx: typer.Context,
+    status: Annotated[str | None, typer.Option(help="pending, approved, rejected or cancelled.")] = None,
+    model: Annotated[str | None, typer.Option(help="Only this model's requests.")] = None,
+    alias: Annotated[str | None, typer.Option(help="Only requests for this alias.")] = None,
+    project: Annotated[str | None, ProjectOption] = None,
+    json_out: bool = JsonOption,
+) -> None:
+    """List alias change requests, newest first."""
+    cli = ctx_of(ctx)
+    with reported(cli):
+        found = list(cli.client().iter_alias_requests(status=status, model=model, alias=alias, project=project))
+        if json_out:
+            print_json({"requests": found})
+            return
+        print_table(
+            "Alias change requests",
+            ["id", "change", "status", "requested by", "comment", "decided by"],
+            [[r.id, _change(r), r.status.value, r.requested_by, r.comment, r.decided_by] for r in found],
+        )
+
+
+@app.command("show-request")
+def show_request(
+    ctx: typer.Context,
+    request_id: Annotated[int, typer.Argument(metavar="ID")],
+    project: Annotated[str | None, ProjectOption] = None,
+    json_out: bool = JsonOption,
+) -> None:
+    """Show one alias change request."""
+    cli = ctx_of(ctx)
+    with reported(cli):
+        _report(cli.client().get_alias_request(request_id, project=project), json_out)
+
+
+@app.command("approve")
+def approve(
+    ctx: typer.Context,
+    request_id: Annotated[int, typer.Argument(metavar="ID")],
+    comment: Annotated[str, CommentOption] = "",
+    project: Annotated[str | None, ProjectOption] = None,
+    json_out: bool = JsonOption,
+) -> None:
+    """Approve someone else's request and apply it (needs registry.approve)."""
+    cli = ctx_of(ctx)
+    with reported(cli):
+        _report(cli.client().approve_alias_request(request_id, comment=comment, project=project), json_out)
+
+
+@app.command("reject")
+def reject(
+    ctx: typer.Context,
+    request_id: Annotated[int, typer.Argument(metavar="ID")],
+    comment: Annotated[str, CommentOption] = "",
+    project: Annotated[str | None, ProjectOption] = None,
+    json_out: bool = JsonOption,
+) -> None:
+    """Reject someone else's request (needs registry.approve)."""
+    cli = ctx_of(ctx)
+    with reported(cli):
+        _report(cli.client().reject_alias_request(request_id, comment=comment, project=project), json_out)
+
+
+@app.command("cancel-request")
+def cancel_request(
+    ctx: typer.Context,
+    request_id: Annotated[int, typer.Argument(metavar="ID")],
+    comment: Annotated[str, typer.Option("--comment", "-m", help="Why (optional).")] = "",
+    project: Annotated[str | None, ProjectOption] = None,
+    json_out: bool = JsonOption,
+) -> None:
+    """Withdraw your own pending request."""
+    cli = ctx_of(ctx)
+    with reported(cli):
+        _report(cli.client().cancel_alias_request(request_id, comment=comment, project=project), json_out)
+
+
+def _change(request: AliasRequestOut) -> str:
+    was = f"v{request.from_version}" if request.from_version is not None else "(none)"
+    to = f"v{request.to_version}" if request.to_version is not None else "(removed)"
+    return f"{request.model}@{request.alias} {was} → {to}"
+
+
+def _report(request: AliasRequestOut, json_out: bool) -> None:
+    if json_out:
+        print_json(request)
+        return
+    decided = (
+        {
+            "decided by": request.decided_by,
+            "decision": request.decision_comment,
+            "decided at": request.decided_at.isoformat(timespec="seconds"),
+        }
+        if request.decided_at
+        else {}
+    )
+    print_fields(
+        f"Request {request.id}",
+        {
+            "change": _change(request),
+            "status": request.status.value,
+            "requested by": request.requested_by,
+            "comment": request.comment,
+            "requested at": request.created_at.isoformat(timespec="seconds"),
+            **decided,
+        },
+    )
 
 
 @app.command("download")

@@ -6,9 +6,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from shipyard.cli.context import JsonOption, ProjectOption, ctx_of, err, print_json, reported
+from shipyard.errors import InvalidArgument
 
 
 def predict(
@@ -44,6 +46,19 @@ def predict(
     ] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output file.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    prediction_log: Annotated[
+        str | None,
+        typer.Option(
+            "--prediction-log",
+            help="Also log every predicted row as the model server does: Parquet under this directory or "
+            "fsspec URL (s3://bucket/prefix), tagged with the job's id.",
+            show_default=False,
+        ),
+    ] = None,
+    prediction_log_project: Annotated[str, typer.Option(help="The project=... partition of the log.")] = "default",
+    prediction_log_endpoint: Annotated[
+        str | None, typer.Option(help="The endpoint=... partition of the log [default: the model's name].")
+    ] = None,
     project: Annotated[str | None, ProjectOption] = None,
     json_out: bool = JsonOption,
 ) -> None:
@@ -58,6 +73,20 @@ def predict(
         from shipyard.batch import DEFAULT_CHUNK_ROWS, JOURNAL_FILE, resolve_model, run_batch
         from shipyard.cli.predict_view import Bar, RowsColumn, SpeedColumn, summary
 
+        log_settings = None
+        if prediction_log is not None:
+            from shipyard.serving.settings import PredictionLogSettings
+
+            try:
+                log_settings = PredictionLogSettings(
+                    url=prediction_log, project=prediction_log_project, endpoint=prediction_log_endpoint
+                )
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                field = str(first["loc"][0])
+                raise InvalidArgument(
+                    f"--prediction-log-{field}: {first['msg']}", {"field": f"prediction_log.{field}"}
+                ) from None
         source = resolve_model(model, cli.client, project=project)
         progress = Progress(
             TextColumn("[progress.description]{task.description}"),
@@ -84,6 +113,8 @@ def predict(
                     overwrite=overwrite,
                     journal=cli.settings.home / JOURNAL_FILE,
                     listener=Bar(progress),
+                    prediction_log=log_settings,
+                    artifacts=cli.settings.artifacts,  # an s3:// log uses artifacts.s3_*
                 )
         except KeyboardInterrupt:
             err.print("interrupted; rerun with --resume to continue from the finished chunks", highlight=False)

@@ -7,6 +7,7 @@ after that the server reads only the downloaded directories.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 from urllib.parse import unquote, urlsplit
@@ -49,13 +50,13 @@ def _resolve(cli: CliContext, source: str, name: str | None, allow_pickle: bool)
 def serve(
     ctx: typer.Context,
     models: Annotated[
-        list[str],
+        list[str] | None,
         typer.Argument(
             help="Models to serve: models:/NAME@ALIAS, models:/NAME/VERSION, runs:/RUN_ID/PATH, "
-            "a model directory or file://DIR.",
+            "a model directory or file://DIR. Optional with --model-repository.",
             show_default=False,
         ),
-    ],
+    ] = None,
     host: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port (0: any free port; the address is printed).")] = 8080,
     name: Annotated[
@@ -72,19 +73,74 @@ def serve(
     drain_delay: Annotated[
         float, typer.Option(help="Seconds to keep accepting (reporting not-ready) after SIGTERM.")
     ] = 0.0,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1, max=64, help="Worker processes sharing the models loaded once (forked after loading; fixed models)."
+        ),
+    ] = 1,
+    model_repository: Annotated[
+        Path | None,
+        typer.Option(
+            "--model-repository",
+            help="A directory of model directories, each loadable by its name through POST "
+            "/v2/repository/models/NAME/load.",
+            show_default=False,
+        ),
+    ] = None,
+    load: Annotated[
+        list[str] | None,
+        typer.Option("--load", help="Load this model of --model-repository at start (repeatable).", show_default=False),
+    ] = None,
+    load_all: Annotated[
+        bool, typer.Option("--load-all", help="Load every model of --model-repository at start.")
+    ] = False,
+    pin: Annotated[
+        list[str] | None,
+        typer.Option("--pin", help="Never evict this model to fit the memory budget (repeatable).", show_default=False),
+    ] = None,
+    memory_budget_mb: Annotated[
+        float | None,
+        typer.Option(
+            help="MiB the loaded models may take together; a load that does not fit evicts the least recently "
+            "used idle, unpinned model, or is refused (507).",
+            show_default=False,
+        ),
+    ] = None,
     allow_pickle: Annotated[
         bool, typer.Option(help="Load pickled (custom Python) models; they run their own code.")
     ] = True,
+    prediction_log: Annotated[
+        str | None,
+        typer.Option(
+            "--prediction-log",
+            help="Log requests and responses as Parquet under this directory or fsspec URL (s3://bucket/prefix).",
+            show_default=False,
+        ),
+    ] = None,
+    prediction_log_sample_rate: Annotated[
+        float, typer.Option(help="Share of requests logged (0 to 1), chosen by a hash of the request id.")
+    ] = 1.0,
+    prediction_log_project: Annotated[str, typer.Option(help="The project=... partition of the log.")] = "default",
+    prediction_log_endpoint: Annotated[
+        str | None, typer.Option(help="The endpoint=... partition of the log [default: the model's name].")
+    ] = None,
 ) -> None:
     """Serve models over the Open Inference Protocol v2, KServe V1 and MLflow /invocations."""
     cli = ctx_of(ctx)
     with reported(cli):
         from shipyard.logging import configure_logging
-        from shipyard.serving import ServingSettings, run_server
+        from shipyard.serving import ModelDirectory, ServingSettings, run_server, run_workers
 
+        models = models or []
         names = name or []
         if len(names) > len(models):
             raise InvalidArgument(f"--name was given {len(names)} times for {len(models)} models", {"field": "name"})
+        if not models and model_repository is None:
+            raise InvalidArgument("give at least one MODEL, or --model-repository DIR", {"field": "models"})
+        if (load or load_all) and model_repository is None:
+            flag = "--load-all" if load_all else "--load"
+            raise InvalidArgument(f"{flag} needs --model-repository DIR", {"field": flag.lstrip("-")})
         try:
             settings = ServingSettings(
                 max_batch_size=max_batch_size,
@@ -93,19 +149,67 @@ def serve(
                 timeout_s=timeout_s,
                 grace_period_s=grace_period,
                 drain_delay_s=drain_delay,
+                memory_budget_mb=memory_budget_mb,
+                prediction_log={
+                    "url": prediction_log,
+                    "sample_rate": prediction_log_sample_rate,
+                    "project": prediction_log_project,
+                    "endpoint": prediction_log_endpoint,
+                },
             )
         except ValidationError as exc:
             first = exc.errors()[0]
+            flag = "-".join(str(part) for part in first["loc"]).replace(
+                "_", "-"
+            )  # prediction_log.sample_rate: --prediction-log-sample-rate
             raise InvalidArgument(
-                f"--{str(first['loc'][0]).replace('_', '-')}: {first['msg']}", {"field": str(first["loc"][0])}
+                f"--{flag}: {first['msg']}", {"field": ".".join(str(part) for part in first["loc"])}
             ) from None
+        sink = None
+        if prediction_log:
+            from shipyard.serving.predlog import open_sink
+
+            sink = open_sink(settings.prediction_log, cli.settings.artifacts)  # s3:// uses artifacts.s3_*
+            err.print(
+                f"logging predictions to {prediction_log} (sample rate {prediction_log_sample_rate:g})",
+                highlight=False,
+            )
         configure_logging(cli.settings.logging)
+        pinned = set(pin or [])
         served: list[ServedModel] = []
         for i, source in enumerate(models):
             model = _resolve(cli, source, names[i] if i < len(names) else None, allow_pickle)
+            if model.name in pinned:
+                model = dataclasses.replace(model, pinned=True)
             served.append(model)
             err.print(f"serving {model.name}/{model.version} from {source}", highlight=False)
+        directory = None
+        if model_repository is not None:
+            directory = ModelDirectory(
+                model_repository, allow_pickle=allow_pickle, pinned=pinned, load=load or [], load_all=load_all
+            )
+            on_demand = [n for n in directory.names() if n not in directory.at_start]
+            err.print(
+                f"model repository {model_repository}: loading {', '.join(directory.at_start) or 'nothing'} at start, "
+                f"{len(on_demand)} more on request",
+                highlight=False,
+                soft_wrap=True,
+            )
+        unknown = sorted(pinned - {m.name for m in served} - set(directory.names() if directory else []))
+        if unknown:
+            raise InvalidArgument(f"--pin {unknown[0]}: no such model to serve", {"field": "pin"})
+        if workers > 1 and not served and not (directory and directory.at_start):
+            raise InvalidArgument(
+                "--workers serves the models loaded at start (load and unload are refused): "
+                "name a MODEL, or --load/--load-all from --model-repository",
+                {"field": "workers"},
+            )
         cli.close()  # from here on nothing needs the control plane
-        code = run_server(served, settings, host=host, port=port)
+        if workers > 1:
+            code = run_workers(
+                served, settings, host=host, port=port, workers=workers, prediction_sink=sink, directory=directory
+            )
+        else:
+            code = run_server(served, settings, host=host, port=port, prediction_sink=sink, directory=directory)
     if code:
         raise typer.Exit(code)

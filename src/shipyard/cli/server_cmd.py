@@ -6,6 +6,7 @@ from typing import Annotated
 import typer
 import uvicorn
 
+from shipyard.auth import bootstrap
 from shipyard.cli.context import ctx_of, err, reported
 from shipyard.settings import env_name
 
@@ -29,11 +30,14 @@ def server(
             f"  artifacts={settings.artifacts_url}",
             highlight=False,
         )
+        app = create_app(settings)  # refuses to start on an out-of-date schema, with the fix
+        hint = bootstrap.missing_users_hint(app.state.shipyard.db)
+        if hint:
+            err.print(f"hint: {hint}", highlight=False)
         if cfg.workers == 1:
-            app = create_app(settings)  # refuses to start on an out-of-date schema, with the fix
             uvicorn.run(app, host=cfg.host, port=cfg.port, log_config=None, access_log=False)
             return
-        create_app(settings).state.shipyard.db.dispose()  # fail fast, once, before forking
+        app.state.shipyard.db.dispose()  # failed fast, once, before forking
         for key, value in cli.overrides.items():
             if value is not None:  # hand CLI flags to the workers through the settings layers
                 os.environ[env_name(key)] = str(value)

@@ -29,7 +29,11 @@ class BaseClient:
     """Talk to Shipyard.
 
     >>> client = Client()                          # local mode, $SHIPYARD_HOME
-    >>> client = Client("http://127.0.0.1:8765")   # a running server
+    >>> client = Client("http://127.0.0.1:8765", token="sy_…")   # a running server
+
+    A server needs an API token: ``token=``, else the ``client.token`` setting
+    (``SHIPYARD_CLIENT_TOKEN``). It is sent as ``Authorization: Bearer``. Local mode
+    needs none: it acts as the OS user.
     """
 
     def __init__(
@@ -39,6 +43,7 @@ class BaseClient:
         project: str | None = None,
         settings: Settings | None = None,
         timeout_s: float | None = None,
+        token: str | None = None,
     ) -> None:
         if settings is None:
             settings = load_settings({"client.url": url, "client.project": project}).settings
@@ -47,7 +52,9 @@ class BaseClient:
         self.project = project or settings.client.project
         timeout = httpx.Timeout(timeout_s or settings.client.timeout_s)
         if self.url:
-            self._http = httpx.Client(base_url=self.url.rstrip("/"), timeout=timeout)
+            secret = token or (settings.client.token.get_secret_value() if settings.client.token else None)
+            headers = {"Authorization": f"Bearer {secret}"} if secret else {}
+            self._http = httpx.Client(base_url=self.url.rstrip("/"), timeout=timeout, headers=headers)
         else:
             from shipyard.client.transport import InProcessTransport
             from shipyard.server.app import create_app

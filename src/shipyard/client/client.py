@@ -3,20 +3,24 @@
 With a URL (argument, ``client.url`` setting or ``SHIPYARD_CLIENT_URL``) it speaks HTTP.
 Without one it runs the same ASGI app in-process over the embedded stores
 (``$SHIPYARD_HOME``), so both modes share every rule and return the same objects.
-The methods live in one mixin per domain (``projects.py``, ``blobs.py``, ``tracking.py``, ``registry.py``).
+The methods live in one mixin per domain (``projects.py``, ``blobs.py``, ``tracking.py``, ``registry.py``,
+``endpoints.py``, ``identity.py``, ``audit.py``).
 """
 
 from __future__ import annotations
 
+from shipyard.client.audit import AuditAPI
+from shipyard.client.endpoints import EndpointsAPI
+from shipyard.client.identity import IdentityAPI
 from shipyard.client.projects import ProjectsAPI
 from shipyard.client.registry import RegistryAPI
 
 
-class Client(ProjectsAPI, RegistryAPI):
+class Client(ProjectsAPI, RegistryAPI, EndpointsAPI, IdentityAPI, AuditAPI):
     """Talk to Shipyard.
 
     >>> client = Client()                          # local mode, $SHIPYARD_HOME
-    >>> client = Client("http://127.0.0.1:8765")   # a running server
+    >>> client = Client("http://127.0.0.1:8765", token="sy_…")   # a running server
     """
 
 

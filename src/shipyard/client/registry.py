@@ -17,8 +17,12 @@ from shipyard.registry import uris
 from shipyard.registry.schemas import (
     AliasChangeOut,
     AliasHistory,
+    AliasRequestList,
+    AliasRequestOut,
     ModelVersionList,
     ModelVersionOut,
+    ProtectedAliasList,
+    ProtectedAliasOut,
     RegisteredModelList,
     RegisteredModelOut,
 )
@@ -146,6 +150,92 @@ class RegistryAPI(TrackingAPI):
             token = page.next_page_token
             if not token:
                 return changes
+
+    # -- protected aliases and four-eyes requests ---------------------------------------
+    def _project_path(self, project: str | None) -> str:
+        return f"/api/v1/projects/{self._project(project)}"
+
+    def protect_alias(self, alias: str, *, project: str | None = None) -> ProtectedAliasOut:
+        """Protect ``@alias`` in every model of the project: from then on it moves only
+        through an approved request (idempotent)."""
+        return self._json("PUT", f"{self._project_path(project)}/protected-aliases/{alias}", ProtectedAliasOut)
+
+    def unprotect_alias(self, alias: str, *, project: str | None = None) -> None:
+        self._request("DELETE", f"{self._project_path(project)}/protected-aliases/{alias}")
+
+    def list_protected_aliases(self, *, project: str | None = None) -> list[ProtectedAliasOut]:
+        def page(page_token: str | None) -> Page[ProtectedAliasOut]:
+            body = self._json(
+                "GET",
+                f"{self._project_path(project)}/protected-aliases",
+                ProtectedAliasList,
+                params=_page(None, page_token),
+            )
+            return Page(items=body.aliases, next_page_token=body.next_page_token)
+
+        return list(_all_pages(page))
+
+    def request_alias_change(
+        self, name: str, alias: str, version: int | None, *, comment: str, project: str | None = None
+    ) -> AliasRequestOut:
+        """Ask for ``@alias`` of ``name`` to point at ``version`` (``None``: to be removed);
+        another maintainer approves it."""
+        body = {"model": name, "alias": alias, "version": version, "comment": comment}
+        return self._json("POST", f"{self._project_path(project)}/alias-requests", AliasRequestOut, json=body)
+
+    def list_alias_requests(
+        self,
+        *,
+        status: str | None = None,
+        model: str | None = None,
+        alias: str | None = None,
+        max_results: int | None = None,
+        page_token: str | None = None,
+        project: str | None = None,
+    ) -> Page[AliasRequestOut]:
+        """The project's alias change requests, newest first."""
+        filters = {"status": status, "model": model, "alias": alias}
+        params = _page(max_results, page_token) | {k: v for k, v in filters.items() if v}
+        body = self._json("GET", f"{self._project_path(project)}/alias-requests", AliasRequestList, params=params)
+        return Page(items=body.requests, next_page_token=body.next_page_token)
+
+    def iter_alias_requests(
+        self,
+        *,
+        status: str | None = None,
+        model: str | None = None,
+        alias: str | None = None,
+        project: str | None = None,
+    ) -> Iterator[AliasRequestOut]:
+        return _all_pages(
+            lambda page_token: self.list_alias_requests(
+                status=status, model=model, alias=alias, page_token=page_token, project=project
+            )
+        )
+
+    def get_alias_request(self, request_id: int, *, project: str | None = None) -> AliasRequestOut:
+        return self._json("GET", f"{self._project_path(project)}/alias-requests/{request_id}", AliasRequestOut)
+
+    def approve_alias_request(self, request_id: int, *, comment: str, project: str | None = None) -> AliasRequestOut:
+        """Approve someone else's request and apply it."""
+        return self._decide_alias_request(request_id, "approve", comment, project)
+
+    def reject_alias_request(self, request_id: int, *, comment: str, project: str | None = None) -> AliasRequestOut:
+        return self._decide_alias_request(request_id, "reject", comment, project)
+
+    def cancel_alias_request(
+        self, request_id: int, *, comment: str = "", project: str | None = None
+    ) -> AliasRequestOut:
+        """Withdraw your own pending request."""
+        return self._decide_alias_request(request_id, "cancel", comment, project)
+
+    def _decide_alias_request(self, request_id: int, verb: str, comment: str, project: str | None) -> AliasRequestOut:
+        return self._json(
+            "POST",
+            f"{self._project_path(project)}/alias-requests/{request_id}/{verb}",
+            AliasRequestOut,
+            json={"comment": comment},
+        )
 
     def resolve_model(self, uri: str, *, project: str | None = None) -> ModelVersionOut:
         return self._json("GET", f"{self._models(project)}/resolve", ModelVersionOut, params={"uri": uri})

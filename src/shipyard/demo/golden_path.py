@@ -8,25 +8,33 @@ import io
 import random
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
+from rich import box
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
 import shipyard as sy
 from shipyard import sdk
+from shipyard.auth.bootstrap import create_user_with_token
 from shipyard.client import Client
 from shipyard.demo.background_server import serve_in_thread
-from shipyard.errors import AlreadyExists
+from shipyard.errors import AlreadyExists, Conflict, PermissionDenied
+from shipyard.events.context import Actor
 from shipyard.server.app import create_app
 from shipyard.settings import Settings
+from shipyard.store.engine import Database
 
 DEMO_PROJECT = "demo"
 DEMO_EXPERIMENT = "breast-cancer"
 DEMO_MODEL = "tumor-classifier"
+DEMO_ADMIN = "demo-admin"
+DEMO_VIEWER = "demo-viewer"
+DEMO_APPROVER = "demo-approver"
 
 
 def make_dataset(rows: int = 2000, seed: int = 7) -> bytes:
@@ -78,13 +86,21 @@ class Demo:
             self.step("Search runs and read the event trail", lambda: self._search(local))
         finally:
             sdk._close()
-        self.step("Serve the same stores over HTTP and check health", self._server)
+        with self._authenticated_server() as remote:
+            self.step(
+                "Serve the same stores over HTTP, authentication on, and check health", lambda: self._server(remote)
+            )
+            self.step("Deny by default: no token → 401, a viewer moving an alias → 403", lambda: self._deny(remote))
+            self.step(
+                "Protect @production: moving it takes a second maintainer's approval", lambda: self._four_eyes(remote)
+            )
         self.step(f"Serve models:/{DEMO_MODEL}@staging and send it real requests", self._serve_model)
+        self.step("Read the audit trail, verify its hash chain and signed checkpoints, export it", self._audit)
         self.console.print(
             Panel.fit(
                 "Done. Next: [bold]shipyard server[/] and open http://127.0.0.1:8765/api/v1/docs\n"
                 "Try: shipyard runs search -p demo -f 'metrics.auc > 0.99' · shipyard models list -p demo\n"
-                f"     shipyard models alias-history -p demo {DEMO_MODEL} · shipyard config show",
+                f"     shipyard models alias-history -p demo {DEMO_MODEL} · shipyard audit verify",
                 title="what now",
             )
         )
@@ -236,23 +252,147 @@ class Demo:
             bad = http.post(f"/v2/models/{DEMO_MODEL}/infer", json={"inputs": v2["inputs"][:5]})
             self.console.print(f"a request missing columns → {bad.status_code}: {bad.json()['error'][:90]}…")
 
-    def _server(self) -> None:
-        app = create_app(self.settings, embedded=True)
-        with serve_in_thread(app) as url, Client(url, settings=self.settings) as remote:
-            self.console.print(f"server listening on {url}")
-            ready = remote.ready()
-            table = Table("check", "ok", "backend", "where")
-            for name, check in ready["checks"].items():
-                table.add_row(name, "yes" if check["ok"] else "NO", check["backend"], str(check["url"]))
+    @contextmanager
+    def _authenticated_server(self) -> Iterator[Client]:
+        """A real server on the demo's stores. A server authenticates every call: bootstrap
+        an admin the way `shipyard admin create-user NAME --admin` does, and call with its token."""
+        db = Database(self.settings.database_url, self.settings.database)  # migrated by the steps above
+        try:
+            _, token = create_user_with_token(
+                db,
+                Actor("shipyard demo"),
+                DEMO_ADMIN,
+                self.settings.auth,
+                org_role="org_admin",
+                token_name="demo",
+                expires_in_days=1,
+                exist_ok=True,
+            )
+        finally:
+            db.dispose()
+        self.admin_prefix = token.prefix
+        quiet = self.settings.model_copy(
+            update={"logging": self.settings.logging.model_copy(update={"level": "WARNING"})}
+        )
+        with (
+            serve_in_thread(create_app(quiet)) as url,
+            Client(url, settings=self.settings, token=token.token, project=DEMO_PROJECT) as remote,
+        ):
+            self.url = url
+            yield remote
+
+    def _server(self, remote: Client) -> None:
+        self.console.print(f"server listening on {self.url}, called as {DEMO_ADMIN} with token {self.admin_prefix}…")
+        ready = remote.ready()
+        table = Table("check", "ok", "backend", "where")
+        for name, check in ready["checks"].items():
+            table.add_row(name, "yes" if check["ok"] else "NO", check["backend"], str(check["url"]))
+        self.console.print(table)
+        projects = [p.name for p in remote.iter_projects()]
+        self.console.print(f"GET /api/v1/projects → {', '.join(projects)}")
+        metrics = {f.name for f in text_string_to_metric_families(remote._http.get("/metrics").text)}
+        self.console.print(f"GET /metrics → {len(metrics)} metric families, e.g. shipyard_http_requests")
+
+    def _deny(self, remote: Client) -> None:
+        import httpx
+
+        anonymous = httpx.get(f"{self.url}/api/v1/projects", timeout=30)
+        message = anonymous.json()["error"]["message"]
+        self.console.print(f"GET /api/v1/projects without a token → {anonymous.status_code}: {message}")
+        with self._user(remote, DEMO_VIEWER, "viewer", "read-only, made by `shipyard demo`") as viewer:
+            self.console.print(f"user {DEMO_VIEWER} is a viewer of '{DEMO_PROJECT}', with a token of its own")
+            seen = viewer.get_version_by_alias(DEMO_MODEL, "staging").version
+            self.console.print(f"{DEMO_VIEWER} reads {DEMO_MODEL}@staging → version {seen}")
+            try:
+                viewer.set_alias(DEMO_MODEL, "production", seen)
+            except PermissionDenied as denied:
+                self.console.print(f"{DEMO_VIEWER} moves @production → 403: {denied.message}")
+            else:
+                raise RuntimeError("a viewer was allowed to move an alias")
+        self.console.print("the refusal is itself recorded in the audit log as access.denied")
+
+    def _user(self, remote: Client, name: str, role: str, description: str) -> Client:
+        """A user of ``role`` in the demo project, and a client that calls as it."""
+        with suppress(AlreadyExists):
+            remote.create_principal("user", name, description=description)
+        remote.set_member(name, role, project=DEMO_PROJECT)
+        token = remote.create_token("demo", principal=name, expires_in_days=1)
+        return Client(self.url, settings=self.settings, token=token.token, project=DEMO_PROJECT)
+
+    def _four_eyes(self, remote: Client) -> None:
+        remote.protect_alias("production")
+        target = remote.get_version_by_alias(DEMO_MODEL, "staging").version
+        try:
+            remote.set_alias(DEMO_MODEL, "production", target)
+        except Conflict as refused:
+            self.console.print(f"{DEMO_ADMIN} moves @production directly → 409: {refused.message.split(':')[0]}")
+        else:
+            raise RuntimeError("a protected alias moved without an approval")
+        for stale in remote.list_alias_requests(status="pending", model=DEMO_MODEL, alias="production").items:
+            remote.cancel_alias_request(stale.id, comment="superseded by a new demo run")
+        current = remote.get_registered_model(DEMO_MODEL).aliases.get("production")
+        if current == target:
+            self.console.print(f"@production already points at version {target}: nothing to request")
+            return
+        request = remote.request_alias_change(
+            DEMO_MODEL, "production", target, comment=f"promote version {target}: best AUC of the sweep"
+        )
+        self.console.print(
+            f"{DEMO_ADMIN} requests @production → version {target} (request #{request.id}, {request.status.value})"
+        )
+        try:
+            remote.approve_alias_request(request.id, comment="looks good to me")
+        except Conflict as refused:
+            self.console.print(f"{DEMO_ADMIN} approves its own request → 409: {refused.message}")
+        else:
+            raise RuntimeError("a requester approved its own request")
+        with self._user(remote, DEMO_APPROVER, "maintainer", "second pair of eyes") as approver:
+            decided = approver.approve_alias_request(request.id, comment="metrics and lineage checked")
+        self.console.print(
+            f"{DEMO_APPROVER} (maintainer) approves: '{decided.decision_comment}' → "
+            f"@production = version {remote.get_version_by_alias(DEMO_MODEL, 'production').version}"
+        )
+
+    def _audit(self) -> None:
+        from shipyard.audit import export
+
+        with Client(settings=self.settings, project=DEMO_PROJECT) as client:
+            latest = client.list_audit_entries(newest_first=True, max_results=8).items
+            table = Table("seq", "actor", "action", "object", "from", "hash", box=box.SIMPLE)
+            table.columns[2].no_wrap = True
+            for e in reversed(latest):
+                table.add_row(str(e.seq), e.actor, e.action, e.object_id[:12], e.source or "local", e.hash[:8])
+            self.console.print("the newest entries of the audit log, each chained to the one before:")
             self.console.print(table)
-            projects = [p.name for p in remote.iter_projects()]
-            self.console.print(f"GET /api/v1/projects → {', '.join(projects)}")
-            metrics = {f.name for f in text_string_to_metric_families(remote._http.get("/metrics").text)}
-            self.console.print(f"GET /metrics → {len(metrics)} metric families, e.g. shipyard_http_requests")
+            issued = client.create_audit_checkpoint()
+            self.console.print(f"signed checkpoint: {issued.tree_size} entries, head {issued.head_hash[:16]}…")
+            report = client.verify_audit()
+            verdict = "intact" if report.ok else f"BROKEN: {report.problem}"
+            self.console.print(
+                f"shipyard audit verify → {verdict}: {report.entries} entries, "
+                f"{report.checkpoints} signed checkpoints confirmed"
+            )
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / "audit.jsonl"
+                with path.open("w", encoding="utf-8") as out:
+                    end = client.export_audit(out)
+                with path.open(encoding="utf-8") as lines:
+                    offline = export.verify_export(lines, path.name)
+            self.console.print(
+                f"shipyard audit export → {end.entries} entries in {path.name}; verified offline with no database: "
+                f"{'intact' if offline.ok else 'BROKEN'}"
+            )
 
 
 def run_demo(settings: Settings, console: Console | None = None) -> None:
     """Walk the golden path in local mode on ``settings``' stores (a configured server
-    URL is ignored: the demo starts its own server on those stores)."""
-    local = settings.model_copy(update={"client": settings.client.model_copy(update={"url": None})})
+    URL is ignored: the demo starts its own server on those stores; an older database
+    there is upgraded)."""
+    local = settings.model_copy(
+        update={
+            "client": settings.client.model_copy(update={"url": None}),
+            # The demo's home is its own: bring an older demo database up to date.
+            "database": settings.database.model_copy(update={"auto_upgrade": True}),
+        }
+    )
     Demo(local, console or Console()).run()

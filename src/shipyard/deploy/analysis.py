@@ -22,19 +22,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
-from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shipyard.errors import InvalidArgument
+
+if TYPE_CHECKING:  # numpy is imported when a judgement runs: specs load without it (the client)
+    import numpy as np
+    from numpy.typing import NDArray
+
+    Samples = Sequence[float] | NDArray[Any]
 
 Direction = Literal["lower_is_better", "higher_is_better"]
 Summary = Literal["mean", "p50", "p90", "p95", "p99"]
 Decision = Literal["pass", "fail", "inconclusive"]
 Outcome = Literal["success", "failure", "inconclusive"]
-Samples = Sequence[float] | NDArray[Any]
 
 
 class MetricCheck(BaseModel):
@@ -104,6 +107,8 @@ class AnalysisResult(BaseModel):
 
 
 def _summary(values: np.ndarray, summary: Summary) -> float:
+    import numpy as np
+
     if summary == "mean":
         return float(values.mean())
     return float(np.percentile(values, float(summary[1:])))
@@ -111,6 +116,7 @@ def _summary(values: np.ndarray, summary: Summary) -> float:
 
 def _worse_p_value(stable: np.ndarray, candidate: np.ndarray, direction: Direction) -> float:
     """One-sided Mann-Whitney p-value for "candidate is worse than stable"."""
+    import numpy as np
     from scipy.stats import mannwhitneyu
 
     if np.ptp(np.concatenate([stable, candidate])) == 0:
@@ -121,6 +127,8 @@ def _worse_p_value(stable: np.ndarray, candidate: np.ndarray, direction: Directi
 
 
 def judge_metric(check: MetricCheck, stable: Samples, candidate: Samples, alpha: float) -> MetricResult:
+    import numpy as np
+
     s = np.asarray(stable, dtype=np.float64)
     c = np.asarray(candidate, dtype=np.float64)
     s, c = s[np.isfinite(s)], c[np.isfinite(c)]

@@ -16,6 +16,8 @@ class EventOut(BaseModel):
     object_type: str
     object_id: str
     request_id: str | None
+    source: str | None = None  # the caller's address
+    seq: int | None = None  # position in the audit chain
     details: dict[str, Any]
 
 

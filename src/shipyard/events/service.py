@@ -1,5 +1,6 @@
 """Record and read events. Services call :func:`record` in the same unit of work as the
-change itself, so an event exists exactly when its change was committed."""
+change itself, so an event exists exactly when its change was committed; it joins the
+audit chain as that unit of work commits (:mod:`shipyard.audit.append`)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from shipyard.audit import append
 from shipyard.events.context import Actor
 from shipyard.events.tables import Event
+from shipyard.store.base import utcnow
 from shipyard.store.pagination import Page, paginate
 
 
@@ -23,16 +26,19 @@ def record(
     object_id: str,
     details: dict[str, Any] | None = None,
 ) -> None:
-    session.add(
+    append.stage(
+        session,
         Event(
             project_id=project_id,
+            at=utcnow(),
             actor=actor.name,
             action=action,
             object_type=object_type,
             object_id=str(object_id),
             request_id=actor.request_id,
+            source=actor.source,
             details=details or {},
-        )
+        ),
     )
 
 

@@ -11,6 +11,7 @@ Out: always a numpy array or a DataFrame.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -18,11 +19,23 @@ from shipyard.errors import InvalidArgument, ValidationFailed
 from shipyard.models.signature import NUMERIC_TYPES, ColumnSpec, ModelSignature, ParamSpec, TensorSpec, values_type
 
 
+def _is_frame(data: Any) -> bool:
+    """Whether ``data`` is a DataFrame, without importing pandas (nothing is one unless it is imported)."""
+    if "pandas" not in sys.modules:
+        return False
+    import pandas as pd  # waits if another thread is still importing it
+
+    return isinstance(data, pd.DataFrame)
+
+
 def normalise_input(data: Any) -> Any:
     import numpy as np
+
+    if isinstance(data, np.ndarray):  # before importing pandas: a tensor model's server never needs it
+        return data
     import pandas as pd
 
-    if isinstance(data, pd.DataFrame | np.ndarray):
+    if isinstance(data, pd.DataFrame):
         return data
     if isinstance(data, pd.Series):
         return data.to_frame()
@@ -143,13 +156,11 @@ def _tensor(values: Any, spec: TensorSpec) -> Any:
 
 
 def _tensors(data: Any, specs: list[TensorSpec]) -> Any:
-    import pandas as pd
-
     if len(specs) == 1 and not isinstance(data, dict):
         spec = specs[0]
-        array = _tensor(data.to_numpy() if isinstance(data, pd.DataFrame) else data, spec)
+        array = _tensor(data.to_numpy() if _is_frame(data) else data, spec)
         return {spec.name: array} if spec.name else array
-    if isinstance(data, pd.DataFrame):
+    if _is_frame(data):
         data = {str(name): data[name].to_numpy() for name in data.columns}
     if not isinstance(data, dict):
         raise ValidationFailed(
@@ -183,10 +194,11 @@ def prepare_params(params: Mapping[str, Any] | None, specs: Sequence[ParamSpec] 
 def normalise_output(output: Any) -> Any:
     """A numpy array or a DataFrame, whatever the model returned."""
     import numpy as np
+
+    if isinstance(output, np.ndarray) or _is_frame(output):
+        return output
     import pandas as pd
 
-    if isinstance(output, pd.DataFrame | np.ndarray):
-        return output
     if isinstance(output, pd.Series):
         return output.to_numpy()
     if isinstance(output, Mapping):

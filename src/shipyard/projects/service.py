@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -11,10 +13,16 @@ from shipyard.projects.tables import Project
 from shipyard.store.pagination import Page, paginate
 
 
+def not_found(name: str) -> NotFound:
+    """The one answer for a project that does not exist, or that the caller may not see
+    (authorization answers with this very error, so the two cannot be told apart)."""
+    return NotFound(f"project '{name}' does not exist", {"resource": "project", "name": name})
+
+
 def get_by_name(session: Session, name: str) -> Project:
     project = session.scalar(select(Project).where(Project.name == name))
     if project is None:
-        raise NotFound(f"project '{name}' does not exist", {"resource": "project", "name": name})
+        raise not_found(name)
     return project
 
 
@@ -35,10 +43,14 @@ def update(session: Session, name: str, data: ProjectUpdate) -> Project:
     return project
 
 
-def list_projects(session: Session, *, page_token: str | None, page_size: int) -> Page[Project]:
+def list_projects(
+    session: Session, *, page_token: str | None, page_size: int, only_ids: Collection[str] | None = None
+) -> Page[Project]:
+    """Projects by name; ``only_ids`` limits the list (to those a caller may read)."""
+    stmt = select(Project) if only_ids is None else select(Project).where(Project.id.in_(list(only_ids)))
     return paginate(
         session,
-        select(Project),
+        stmt,
         [Project.name],
         scope="projects",
         page_token=page_token,

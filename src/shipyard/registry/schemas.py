@@ -120,3 +120,61 @@ class AliasChangeOut(BaseModel):
 class AliasHistory(BaseModel):
     changes: list[AliasChangeOut]
     next_page_token: str | None = None
+
+
+# -- protected aliases and change requests --------------------------------------------
+COMMENT_MAX = 10_000
+
+
+class ProtectedAliasOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    alias: str
+    created_by: str
+    created_at: datetime
+
+
+class ProtectedAliasList(BaseModel):
+    aliases: list[ProtectedAliasOut]
+    next_page_token: str | None = None
+
+
+class RequestStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+
+
+class AliasRequestCreate(_In):
+    model: str = Field(min_length=1, max_length=255, description="The registered model's name.")
+    alias: str = Field(min_length=1, max_length=255, description="A protected alias of the project.")
+    version: int | None = Field(default=None, ge=1, description="The version to point at; null removes the alias.")
+    comment: str = Field(default="", max_length=COMMENT_MAX, description="Why (required, not blank).")
+
+
+class AliasDecision(_In):
+    comment: str = Field(
+        default="", max_length=COMMENT_MAX, description="Why (required to approve or reject; optional to cancel)."
+    )
+
+
+class AliasRequestOut(BaseModel):
+    id: int
+    model: str
+    alias: str
+    action: str = Field(description="'set' (point the alias at to_version) or 'delete' (remove it).")
+    from_version: int | None = Field(description="Where the alias pointed when the request was made.")
+    to_version: int | None
+    requested_by: str
+    comment: str
+    created_at: datetime
+    status: RequestStatus
+    decided_by: str | None
+    decision_comment: str | None
+    decided_at: datetime | None
+
+
+class AliasRequestList(BaseModel):
+    requests: list[AliasRequestOut]
+    next_page_token: str | None = None

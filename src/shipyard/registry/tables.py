@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shipyard.store.base import Base, TZDateTime, new_id, utcnow
@@ -104,3 +104,49 @@ class ModelAliasChange(Base):
     to_version: Mapped[int | None] = mapped_column(Integer)
     actor: Mapped[str] = mapped_column(String(255))
     at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+
+
+class ProtectedAlias(Base):
+    """An alias name protected in a whole project (every model's ``@<alias>``): it moves
+    only through an approved :class:`AliasChangeRequest` (see shipyard.registry.approvals)."""
+
+    __tablename__ = "protected_aliases"
+
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    alias: Mapped[str] = mapped_column(String(255), primary_key=True)
+    created_by: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+
+
+class AliasChangeRequest(Base):
+    """A requested move (``to_version``) or removal (``to_version`` None) of a protected
+    alias, and its decision. At most one is ``pending`` per model and alias."""
+
+    __tablename__ = "alias_change_requests"
+    __table_args__ = (
+        Index("ix_alias_change_requests_project_status", "project_id", "status", "id"),
+        Index(
+            "ux_alias_change_requests_one_pending",
+            "model_id",
+            "alias",
+            unique=True,
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    model_id: Mapped[str] = mapped_column(ForeignKey("registered_models.id", ondelete="CASCADE"))
+    alias: Mapped[str] = mapped_column(String(255))
+    # The version the alias pointed at when the request was made (None: it did not
+    # exist); the request is stale if the alias has moved since.
+    from_version: Mapped[int | None] = mapped_column(Integer)
+    to_version: Mapped[int | None] = mapped_column(Integer)
+    requested_by: Mapped[str] = mapped_column(String(255))
+    comment: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    decided_by: Mapped[str | None] = mapped_column(String(255))
+    decision_comment: Mapped[str | None] = mapped_column(Text)
+    decided_at: Mapped[datetime | None] = mapped_column(TZDateTime)

@@ -7,8 +7,16 @@ from collections.abc import Sequence
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from shipyard.registry.schemas import ModelVersionOut, RegisteredModelOut, VersionFileOut, VersionStatus
+from shipyard.registry.schemas import (
+    AliasRequestOut,
+    ModelVersionOut,
+    RegisteredModelOut,
+    RequestStatus,
+    VersionFileOut,
+    VersionStatus,
+)
 from shipyard.registry.tables import (
+    AliasChangeRequest,
     ModelAlias,
     ModelTag,
     ModelVersion,
@@ -95,4 +103,31 @@ def version_out(session: Session, model: RegisteredModel, versions: Sequence[Mod
             files=files[v.id],
         )
         for v in versions
+    ]
+
+
+def request_out(session: Session, rows: Sequence[AliasChangeRequest]) -> list[AliasRequestOut]:
+    """Replies for ``rows``, their model names read in one query."""
+    ids = {r.model_id for r in rows}
+    names: dict[str, str] = {}
+    if ids:
+        query = select(RegisteredModel.id, RegisteredModel.name).where(RegisteredModel.id.in_(ids))
+        names = {row.id: row.name for row in session.execute(query)}
+    return [
+        AliasRequestOut(
+            id=r.id,
+            model=names[r.model_id],
+            alias=r.alias,
+            action="set" if r.to_version is not None else "delete",
+            from_version=r.from_version,
+            to_version=r.to_version,
+            requested_by=r.requested_by,
+            comment=r.comment,
+            created_at=r.created_at,
+            status=RequestStatus(r.status),
+            decided_by=r.decided_by,
+            decision_comment=r.decision_comment,
+            decided_at=r.decided_at,
+        )
+        for r in rows
     ]

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 from sqlalchemy.orm import Session
 
+from shipyard.auth.identity import Identity
 from shipyard.events.context import Actor
 from shipyard.server.state import AppState
 from shipyard.store.pagination import check_page_size
@@ -30,9 +31,12 @@ def _read_session(request: Request) -> Iterator[Session]:
 
 
 def _actor(request: Request) -> Actor:
+    """The caller as recorded on events: the identity the route's access declaration
+    authenticated (see shipyard.server.authz), which always runs before this."""
     client = request.client
+    identity: Identity | None = getattr(request.state, "identity", None)
     return Actor(
-        name=get_state(request).default_actor,
+        name=identity.name if identity is not None else get_state(request).default_actor,
         request_id=request.state.request_id,
         source=client.host if client is not None else None,
     )

@@ -17,6 +17,7 @@ from shipyard.errors import (
     NotFound,
     RangeNotSatisfiable,
     ShipyardError,
+    Unauthenticated,
     ValidationFailed,
 )
 
@@ -30,6 +31,12 @@ async def shipyard_error(_: Request, exc: Exception) -> JSONResponse:
     headers = None
     if isinstance(exc, RangeNotSatisfiable) and "size" in exc.details:
         headers = {"Content-Range": f"bytes */{exc.details['size']}"}
+    elif isinstance(exc, Unauthenticated):
+        # RFC 6750: name the scheme; error="invalid_token" when a credential was sent.
+        missing = exc.details.get("reason") in ("missing", "malformed")
+        headers = {"WWW-Authenticate": 'Bearer realm="shipyard"' + ("" if missing else ', error="invalid_token"')}
+    elif isinstance(exc.details.get("retry_after_s"), int):
+        headers = {"Retry-After": str(exc.details["retry_after_s"])}
     return envelope(exc, headers)
 
 
@@ -61,17 +68,18 @@ def _allowed_methods(request: Request) -> list[str]:
     methods: set[str] = set()
     probe = {**request.scope, "method": "__probe__"}
     for route in request.app.router.routes:
-        for leaf in _leaves(route):
+        for leaf in leaf_routes(route):
             match, _ = leaf.matches(probe)
             if match is not Match.NONE:
                 methods |= set(getattr(leaf, "methods", None) or ())
     return sorted(methods)
 
 
-def _leaves(route: Any) -> list[Any]:
+def leaf_routes(route: Any) -> list[Any]:
+    """The routes an entry of ``app.router.routes`` stands for (included routers flattened)."""
     included = getattr(route, "original_router", None)
     if included is not None:
-        return [leaf for child in included.routes for leaf in _leaves(child)]
+        return [leaf for child in included.routes for leaf in leaf_routes(child)]
     return [route]
 
 

@@ -27,6 +27,10 @@ Protocols (one :class:`DataPlane` core; each protocol is a thin codec over it)
   ``GET /health`` (200 when ready, else 503), ``GET /version``. With several models,
   ``/invocations?model=NAME``.
 - ``GET /metrics``: Prometheus text (see :mod:`shipyard.serving.metrics`).
+- **Model repository extension** (OIP, as Triton and MLServer speak it):
+  ``POST /v2/repository/index``, ``POST /v2/repository/models/{name}/load`` and
+  ``…/unload``, under an optional memory budget with LRU eviction of idle models; models
+  from ``--model-repository DIR`` load by name (:mod:`shipyard.serving.repository`).
 
 Class probabilities: V2 ``"parameters": {"method": "predict_proba"}`` or asking for the
 ``probabilities`` output; V1 and MLflow ``?method=predict_proba`` or
@@ -65,25 +69,96 @@ Lifecycle
 Ready only once every model is loaded, its files verified against their sha256 and
 warmed up (one predict on its input example); liveness answers meanwhile. On SIGTERM the
 server fails readiness, stops accepting, finishes in-flight requests within
-``grace_period_s`` (30 s) and exits 0 (:mod:`shipyard.serving.lifecycle`).
+``grace_period_s`` (30 s) and exits 0 (:mod:`shipyard.serving.lifecycle`). With a model
+repository, ready means every model asked to be loaded is ready.
+
+Prediction log
+--------------
+
+With ``ServingSettings.prediction_log.url`` (``shipyard serve --prediction-log``), every
+inference request and its answer become Parquet records, one per input row, written in
+the background under hive-style partitions for monitoring to read with DuckDB; sampled by
+a hash of the request id, never waited for by a request (a full buffer drops and counts),
+flushed on shutdown (:mod:`shipyard.serving.predlog`).
+
+Worker processes
+----------------
+
+``run_workers`` (``shipyard serve --workers N``) loads the models once, then forks N
+workers that share them copy-on-write and accept on one socket; the parent supervises
+them and ``/metrics`` adds up across them (:mod:`shipyard.serving.workers`).
 """
 
-from shipyard.serving.app import ServingApp, create_serving_app
-from shipyard.serving.dataplane import DataPlane, InferenceRequest, InferenceResult
-from shipyard.serving.errors import DeadlineExceeded, ModelFailed, NotReady, Overloaded, UnsupportedMediaType
-from shipyard.serving.lifecycle import ServingServer, run_server
-from shipyard.serving.metrics import ServingMetrics
-from shipyard.serving.model import ServedModel
-from shipyard.serving.settings import ServingSettings
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from shipyard.serving.app import ServingApp, create_serving_app
+    from shipyard.serving.dataplane import DataPlane, InferenceRequest, InferenceResult
+    from shipyard.serving.errors import (
+        DeadlineExceeded,
+        InsufficientMemory,
+        ModelFailed,
+        NotReady,
+        Overloaded,
+        UnsupportedMediaType,
+    )
+    from shipyard.serving.lifecycle import ServingServer, run_server
+    from shipyard.serving.metrics import ServingMetrics
+    from shipyard.serving.model import ServedModel
+    from shipyard.serving.repository import ModelDirectory, ModelRepository
+    from shipyard.serving.settings import PredictionLogSettings, ServingSettings
+    from shipyard.serving.workers import run_workers
+
+# Public names -> their modules, imported on first use: a batch job that logs predictions
+# (shipyard.batch.predlog) uses a few of this package's modules, not the HTTP server.
+_EXPORTS = {
+    "ServingApp": "app",
+    "create_serving_app": "app",
+    "DataPlane": "dataplane",
+    "InferenceRequest": "dataplane",
+    "InferenceResult": "dataplane",
+    "DeadlineExceeded": "errors",
+    "InsufficientMemory": "errors",
+    "ModelFailed": "errors",
+    "NotReady": "errors",
+    "Overloaded": "errors",
+    "UnsupportedMediaType": "errors",
+    "ServingServer": "lifecycle",
+    "run_server": "lifecycle",
+    "ServingMetrics": "metrics",
+    "ServedModel": "model",
+    "ModelDirectory": "repository",
+    "ModelRepository": "repository",
+    "PredictionLogSettings": "settings",
+    "ServingSettings": "settings",
+    "run_workers": "workers",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "DataPlane",
     "DeadlineExceeded",
     "InferenceRequest",
     "InferenceResult",
+    "InsufficientMemory",
+    "ModelDirectory",
     "ModelFailed",
+    "ModelRepository",
     "NotReady",
     "Overloaded",
+    "PredictionLogSettings",
     "ServedModel",
     "ServingApp",
     "ServingMetrics",
@@ -92,4 +167,5 @@ __all__ = [
     "UnsupportedMediaType",
     "create_serving_app",
     "run_server",
+    "run_workers",
 ]

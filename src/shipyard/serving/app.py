@@ -1,13 +1,15 @@
 """The ASGI application of the data plane, built by :func:`create_serving_app`.
 
 Raw ASGI, no framework per request: one :class:`~shipyard.serving.routes.Endpoints`
-table, errors rendered in each protocol's own shape, the reply headers and the request
-metrics added here, in one place.
+table, errors rendered in each protocol's own shape, the reply headers, the request
+metrics and the prediction log's capture added here, in one place, after the reply is sent.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
+from typing import TYPE_CHECKING
 
 from starlette.types import Receive, Scope, Send
 
@@ -19,10 +21,17 @@ from shipyard.serving.errors import http_status, rejection_reason, retry_after
 from shipyard.serving.http import RequestContext, Response, json_response, send_response
 from shipyard.serving.metrics import ServingMetrics
 from shipyard.serving.model import ServedModel
+from shipyard.serving.predlog import Capture, create_logger
+from shipyard.serving.repository import ModelDirectory
 from shipyard.serving.routes import Endpoints, Route
 from shipyard.serving.settings import ServingSettings
 
+if TYPE_CHECKING:
+    from shipyard.serving.predlog import PredictionLogger, Sink
+
 log = get_logger("shipyard.serving")
+USER_KEY_HEADER = b"x-shipyard-key"  # the caller's own id for a request, to join feedback by
+MIN_FLUSH_S = 1.0  # the prediction log gets at least this long to flush on shutdown
 
 
 class ServingApp:
@@ -30,19 +39,28 @@ class ServingApp:
     in the background) and stops it; without a lifespan, call :meth:`start`/:meth:`stop`."""
 
     def __init__(
-        self, dataplane: DataPlane, metrics: ServingMetrics, on_load_failure: LoadFailure | None = None
+        self,
+        dataplane: DataPlane,
+        metrics: ServingMetrics,
+        on_load_failure: LoadFailure | None = None,
+        prediction_log: PredictionLogger | None = None,
     ) -> None:
         self.dataplane = dataplane
         self.metrics = metrics
         self.settings = dataplane.settings
         self.endpoints = Endpoints(dataplane, metrics)
+        self.prediction_log = prediction_log
         self._on_load_failure = on_load_failure
 
     async def start(self) -> None:
+        if self.prediction_log is not None:
+            self.prediction_log.start()
         await self.dataplane.start(self._on_load_failure)
 
     async def stop(self) -> None:
         await self.dataplane.stop()
+        if self.prediction_log is not None:  # flush what is buffered, within the grace period
+            await asyncio.to_thread(self.prediction_log.close, max(MIN_FLUSH_S, self.settings.grace_period_s))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -85,12 +103,13 @@ class ServingApp:
             )
         finally:
             if ctx.counted and ctx.runtime is not None:
-                ctx.runtime.inflight.dec()
+                ctx.runtime.leave()
         await send_response(send, response, ctx.reply_headers())
         if route is not None and route.inference:
             self._observe(ctx, route, response.status)
 
     def _error(self, ctx: RequestContext, error: ShipyardError) -> Response:
+        ctx.error = error.message
         status = http_status(error)
         if status >= 500 and not isinstance(error, InternalError):
             log.warning("request failed", request_id=ctx.request_id, status=status, error=error.message)
@@ -108,11 +127,35 @@ class ServingApp:
     def _observe(self, ctx: RequestContext, route: Route, status: int) -> None:
         runtime = ctx.runtime
         model, version = (runtime.name, runtime.version) if runtime is not None else ("", "")
-        self.metrics.observe_request(model, version, route.protocol, status, time.monotonic() - ctx.started)
+        seconds = time.monotonic() - ctx.started
+        self.metrics.observe_request(model, version, route.protocol, status, seconds)
         if status >= 400:
             reason = rejection_reason(status)
             if reason is not None:
                 self.metrics.reject(model, version, route.protocol, reason)
+        predlog = self.prediction_log
+        if predlog is not None and runtime is not None and predlog.sampled(ctx.request_id):
+            predlog.offer(self._capture(ctx, route.protocol, status, seconds))
+
+    @staticmethod
+    def _capture(ctx: RequestContext, protocol: str, status: int, seconds: float) -> Capture:
+        """References to what the request carried and got: converted later, on the writer thread."""
+        assert ctx.runtime is not None
+        ok = status < 400
+        key = ctx.headers.get(USER_KEY_HEADER)
+        return Capture(
+            request_id=ctx.request_id,
+            ts=time.time() - seconds,
+            model=ctx.runtime.name,
+            version=ctx.runtime.version,
+            protocol=protocol,
+            status=status,
+            latency_ms=seconds * 1000,
+            features=ctx.inference.prepared if ctx.inference is not None else None,
+            outputs=ctx.result.by_method if ok and ctx.result is not None else None,
+            error=None if ok else ctx.error,
+            user_key=None if key is None else key.decode("latin-1"),
+        )
 
 
 def create_serving_app(
@@ -121,14 +164,20 @@ def create_serving_app(
     *,
     metrics: ServingMetrics | None = None,
     on_load_failure: LoadFailure | None = None,
+    prediction_sink: Sink | None = None,
+    directory: ModelDirectory | None = None,
 ) -> ServingApp:
     """The data plane for ``models`` as an ASGI app (run it with uvicorn, lifespan on).
 
-    ``on_load_failure`` is called (on the loader thread) for a model that failed to load;
-    ``shipyard serve`` uses it to exit non-zero."""
+    ``on_load_failure`` is called (on the event loop) for a model that failed to load at
+    start; ``shipyard serve`` uses it to exit non-zero. ``directory`` is a model repository
+    directory whose models can be loaded by name (:mod:`shipyard.serving.repository`). The prediction log writes to
+    ``prediction_sink`` if given, else where ``settings.prediction_log.url`` says (if set)."""
     settings = settings or ServingSettings()
     metrics = metrics or ServingMetrics()
-    return ServingApp(DataPlane(models, settings, metrics), metrics, on_load_failure)
+    prediction_log = create_logger(settings.prediction_log, metrics.prediction_log, sink=prediction_sink)
+    dataplane = DataPlane(models, settings, metrics, directory)
+    return ServingApp(dataplane, metrics, on_load_failure, prediction_log)
 
 
 __all__ = ["ServingApp", "create_serving_app"]

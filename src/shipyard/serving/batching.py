@@ -1,7 +1,8 @@
 """Adaptive micro-batching with a bounded queue and deadlines, one :class:`Batcher` per model.
 
-- A request that finds the model idle is dispatched at once: batching never adds a
-  waiting window at low load.
+- A request that finds the model idle is dispatched at once, from the request's own
+  coroutine straight to the model's thread: batching adds neither a waiting window nor a
+  hop through the dispatch task at low load, so it costs nothing at concurrency 1.
 - Requests that arrive while the model is computing queue up; when it is free, the
   oldest request and every queued request *compatible* with it (same batch key: same
   method, params, columns or tensor tail shape and dtypes) up to ``max_batch_size`` run
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import math
 import queue
 import threading
@@ -59,6 +61,10 @@ class Job:
 Compute = Callable[[list[Job]], list[Any]]
 
 
+# Called on the event loop with what a compute thread's function returned or raised.
+Done = Callable[[Any, BaseException | None], None]
+
+
 def _resolve(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
     if future.done():
         return
@@ -72,7 +78,7 @@ class ComputeThread:
     """A daemon thread running one function at a time for the event loop."""
 
     def __init__(self, name: str) -> None:
-        self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], asyncio.Future[Any], asyncio.AbstractEventLoop] | None]
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], Done, asyncio.AbstractEventLoop] | None]
         self._jobs = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
@@ -80,22 +86,26 @@ class ComputeThread:
     async def run(self, fn: Callable[[], Any]) -> Any:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        self._jobs.put((fn, future, loop))
+        self.submit(fn, functools.partial(_resolve, future), loop)
         return await future
+
+    def submit(self, fn: Callable[[], Any], done: Done, loop: asyncio.AbstractEventLoop) -> None:
+        """Run ``fn`` on the thread, then ``done(result, error)`` on ``loop``."""
+        self._jobs.put((fn, done, loop))
 
     def stop(self) -> None:
         self._jobs.put(None)
 
     def _loop(self) -> None:
         while (item := self._jobs.get()) is not None:
-            fn, future, loop = item
+            fn, done, loop = item
             result, error = None, None
             try:
                 result = fn()
-            except BaseException as exc:  # handed to the awaiting coroutine
+            except BaseException as exc:  # handed to the event loop
                 error = exc
             try:
-                loop.call_soon_threadsafe(_resolve, future, result, error)
+                loop.call_soon_threadsafe(done, result, error)
             except RuntimeError:  # the loop is closed: nobody is waiting any more
                 return
 
@@ -118,11 +128,13 @@ class Batcher:
         self._concurrency = settings.max_concurrency
         self._queue: deque[Job] = deque()
         self._wakeup = asyncio.Event()
-        self._busy = 0
         self._arriving = 0
         self._ewma_s = 0.0
-        self._tasks: list[asyncio.Task[None]] = []
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._idle: list[ComputeThread] = []  # compute threads with nothing to do
         self._threads: list[ComputeThread] = []
+        self._running: set[tuple[Job, ...]] = set()  # batches on a compute thread
         self.peak_queue = 0
         self._queued = metrics.queued.labels(model, version)
         self._queue_duration = metrics.queue_duration.labels(model, version)
@@ -130,27 +142,46 @@ class Batcher:
         self._batch_size = metrics.batch_size.labels(model, version)
 
     # -- lifecycle -------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self._task is not None
+
+    @property
+    def _busy(self) -> int:
+        return len(self._running)
+
     def start(self) -> None:
+        """Start the compute threads and the dispatch task (on the running loop; again after :meth:`stop`)."""
+        if self._task is not None:
+            return
+        self._loop = asyncio.get_running_loop()
         for i in range(self._concurrency):
             thread = ComputeThread(f"shipyard-model-{self._label}-{i}")
             self._threads.append(thread)
-            self._tasks.append(asyncio.get_running_loop().create_task(self._worker(thread)))
+            self._idle.append(thread)
+        self._task = self._loop.create_task(self._dispatcher())
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
+        if self._task is not None:
+            self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
+                await self._task
+            self._task = None
+        stopping = NotReady(f"model '{self._label}' is shutting down")
+        for batch in self._running:  # their threads may still finish; nobody waits for them any more
+            for job in batch:
+                if not job.future.done():
+                    job.future.set_exception(stopping)
+        self._running.clear()
         while self._queue:
             job = self._queue.popleft()
             if not job.future.done():
-                job.future.set_exception(NotReady(f"model '{self._label}' is shutting down"))
+                job.future.set_exception(stopping)
         self._queued.set(0)
         for thread in self._threads:
             thread.stop()
         self._threads.clear()
+        self._idle.clear()
 
     # -- admission ---------------------------------------------------------------------
     @property
@@ -179,7 +210,10 @@ class Batcher:
 
     def submit(self, job: Job) -> None:
         self.check_capacity()
-        job.queued_behind_busy = self._busy >= self._concurrency
+        if self._idle and not self._queue and self._task is not None:
+            self._dispatch([job])  # the model is idle: run at once, no hop through the dispatch task
+            return
+        job.queued_behind_busy = not self._idle
         self._queue.append(job)
         depth = len(self._queue)
         self.peak_queue = max(self.peak_queue, depth)
@@ -195,16 +229,19 @@ class Batcher:
         self._queued.set(len(self._queue))
 
     # -- dispatch ----------------------------------------------------------------------
-    async def _worker(self, thread: ComputeThread) -> None:
+    async def _dispatcher(self) -> None:
+        """Start a batch whenever a compute thread is free and requests wait."""
         while True:
-            if not self._queue:
+            if not self._queue or not self._idle:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
             await self._linger()
             batch = self._take()
-            if batch:
-                await self._run(batch, thread)
+            if batch and self._idle:
+                self._dispatch(batch)
+            elif batch:  # cannot happen with one dispatcher, but never lose a request
+                self._queue.extendleft(reversed(batch))
 
     async def _linger(self) -> None:
         head = self._queue[0]
@@ -251,23 +288,31 @@ class Batcher:
         self._queued.set(len(self._queue))
         return batch
 
-    async def _run(self, batch: list[Job], thread: ComputeThread) -> None:
-        self._busy += 1
+    def _dispatch(self, batch: list[Job]) -> None:
+        """Hand ``batch`` to an idle compute thread; :meth:`_finished` runs on the loop after."""
+        assert self._loop is not None
+        thread = self._idle.pop()
         started = time.monotonic()
         for job in batch:
             self._queue_duration.observe(started - job.enqueued)
-        try:
-            results = await thread.run(lambda: self._compute(batch))
-        except asyncio.CancelledError:
-            for job in batch:
-                if not job.future.done():
-                    job.future.set_exception(NotReady(f"model '{self._label}' is shutting down"))
-            raise
-        except Exception as exc:  # the compute function itself failed; it reports model errors per job
-            log.error("batch failed", model=self._label, error=str(exc), exc_info=True)
-            results = [exc] * len(batch)
-        finally:
-            self._busy -= 1
+        running = tuple(batch)
+        self._running.add(running)
+        thread.submit(
+            functools.partial(self._compute, batch),
+            functools.partial(self._finished, running, thread, started),
+            self._loop,
+        )
+
+    def _finished(
+        self, batch: tuple[Job, ...], thread: ComputeThread, started: float, results: Any, error: BaseException | None
+    ) -> None:
+        if batch not in self._running:  # stopped meanwhile: its callers were answered
+            return
+        self._running.discard(batch)
+        self._idle.append(thread)
+        if error is not None:  # the compute function itself failed; it reports model errors per job
+            log.error("batch failed", model=self._label, error=str(error), exc_info=error)
+            results = [error] * len(batch)
         elapsed = time.monotonic() - started
         self._ewma_s = elapsed if self._ewma_s == 0 else 0.8 * self._ewma_s + 0.2 * elapsed
         self._compute_duration.observe(elapsed)
@@ -279,6 +324,8 @@ class Batcher:
                 job.future.set_exception(result)
             else:
                 job.future.set_result(result)
+        if self._queue:
+            self._wakeup.set()
 
 
 __all__ = ["Batcher", "ComputeThread", "Job"]

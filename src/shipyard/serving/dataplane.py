@@ -1,30 +1,29 @@
 """The protocol core: every transport (the REST adapters, in-process callers, later gRPC)
 goes through one :class:`DataPlane` — model lookup, readiness, validation, batching,
-deadlines — and only shapes bytes on either side of it."""
+deadlines, the model repository — and only shapes bytes on either side of it. Which
+models exist and their lifecycle are the :class:`~shipyard.serving.repository.ModelRepository`'s."""
 
 from __future__ import annotations
 
 import asyncio
 import math
-import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from shipyard import __version__
-from shipyard.errors import InvalidArgument, NotFound
+from shipyard.errors import InvalidArgument
 from shipyard.logging import get_logger
-from shipyard.serving.errors import DeadlineExceeded
-from shipyard.serving.inputs import Data
+from shipyard.serving.errors import DeadlineExceeded, NotReady
+from shipyard.serving.inputs import Data, Prepared
 from shipyard.serving.metrics import ServingMetrics
 from shipyard.serving.model import ServedModel
 from shipyard.serving.outputs import PROBABILITIES
+from shipyard.serving.repository import LoadFailure, ModelDirectory, ModelRepository
 from shipyard.serving.runtime import ModelRuntime
 from shipyard.serving.settings import ServingSettings
 
 log = get_logger("shipyard.serving")
-LoadFailure = Callable[[ModelRuntime], None]
 
 
 @dataclass(slots=True)
@@ -36,6 +35,7 @@ class InferenceRequest:
     outputs: list[str] | None = None  # output names wanted (V2); None: all
     params: dict[str, Any] | None = None  # model params (used when the signature declares some)
     deadline: float = math.inf  # time.monotonic() after which the answer is useless
+    prepared: Prepared | None = None  # ``data`` fitted to the signature, set by DataPlane.infer (the prediction log's)
 
 
 @dataclass(slots=True)
@@ -52,43 +52,25 @@ class InferenceResult:
 
 
 class DataPlane:
-    def __init__(self, models: list[ServedModel], settings: ServingSettings, metrics: ServingMetrics) -> None:
-        if not models:
-            raise InvalidArgument("serve at least one model", {"field": "models"})
+    def __init__(
+        self,
+        models: list[ServedModel],
+        settings: ServingSettings,
+        metrics: ServingMetrics,
+        directory: ModelDirectory | None = None,
+    ) -> None:
+        if not models and directory is None:
+            raise InvalidArgument("serve at least one model, or give a model repository directory", {"field": "models"})
         self.settings = settings
         self.metrics = metrics
         self.draining = False
-        self._by_name: dict[str, dict[str, ModelRuntime]] = {}
-        self._default: dict[str, ModelRuntime] = {}
-        for served in models:
-            versions = self._by_name.setdefault(served.name, {})
-            if served.version in versions:
-                raise InvalidArgument(
-                    f"model '{served.name}' version '{served.version}' is listed twice", {"field": "models"}
-                )
-            runtime = ModelRuntime(served, settings, metrics)
-            versions[served.version] = runtime
-            self._default[served.name] = runtime  # the last one listed answers unversioned requests
-        self._loader: threading.Thread | None = None
+        self.repository = ModelRepository(models, settings, metrics, directory)
 
     # -- lifecycle -------------------------------------------------------------------
     async def start(self, on_load_failure: LoadFailure | None = None) -> None:
-        """Start the batchers, and load every model on a background thread (so the server
-        answers liveness meanwhile); ready once all are loaded and warmed up."""
-        for runtime in self.runtimes():
-            runtime.batcher.start()
-        self._loader = threading.Thread(
-            target=self._load_all, args=(on_load_failure,), name="shipyard-model-loader", daemon=True
-        )
-        self._loader.start()
-
-    def _load_all(self, on_load_failure: LoadFailure | None) -> None:
-        for runtime in self.runtimes():
-            if self.draining:
-                return
-            runtime.load()
-            if runtime.state == "failed" and on_load_failure is not None:
-                on_load_failure(runtime)
+        """Start the batchers, and load the models not loaded yet in the background (so the
+        server answers liveness meanwhile); ready once all are loaded and warmed up."""
+        await self.repository.start(on_load_failure)
 
     def begin_drain(self) -> None:
         """Report not-ready from now on (the first step of a graceful shutdown)."""
@@ -98,27 +80,14 @@ class DataPlane:
 
     async def stop(self) -> None:
         self.draining = True
-        for runtime in self.runtimes():
-            if runtime.state == "ready":
-                runtime.state = "stopped"
-            await runtime.batcher.stop()
+        await self.repository.stop()
 
     # -- lookup and health -----------------------------------------------------------
     def runtimes(self) -> list[ModelRuntime]:
-        return [runtime for versions in self._by_name.values() for runtime in versions.values()]
+        return self.repository.runtimes()
 
     def runtime(self, name: str, version: str | None = None) -> ModelRuntime:
-        found = self._default.get(name) if version is None else self._by_name.get(name, {}).get(version)
-        if found is None:
-            if name in self._by_name:
-                raise NotFound(
-                    f"model '{name}' has no version '{version}'; served versions: {sorted(self._by_name[name])}",
-                    {"model": name, "version": version},
-                )
-            raise NotFound(
-                f"model '{name}' is not served here; served models: {sorted(self._by_name)}", {"model": name}
-            )
-        return found
+        return self.repository.runtime(name, version)
 
     @property
     def live(self) -> bool:
@@ -126,20 +95,36 @@ class DataPlane:
 
     @property
     def ready(self) -> bool:
-        return not self.draining and all(runtime.ready for runtime in self.runtimes())
+        return not self.draining and self.repository.ready
 
     def names(self) -> list[str]:
-        return sorted(self._by_name)
+        return self.repository.names()
 
     def server_metadata(self) -> dict[str, Any]:
-        return {"name": self.settings.server_name, "version": __version__, "extensions": []}
+        return {"name": self.settings.server_name, "version": __version__, "extensions": ["model_repository"]}
+
+    # -- the model repository extension --------------------------------------------------
+    def repository_index(self, *, ready_only: bool = False) -> list[dict[str, str]]:
+        return self.repository.index(ready_only=ready_only)
+
+    async def load(self, name: str) -> list[dict[str, str]]:
+        self._check_running("load")
+        return await self.repository.load(name)
+
+    async def unload(self, name: str) -> list[dict[str, str]]:
+        self._check_running("unload")
+        return await self.repository.unload(name)
+
+    def _check_running(self, action: str) -> None:
+        if self.draining:
+            raise NotReady(f"the server is shutting down; it does not {action} models any more")
 
     def model_metadata(self, name: str, version: str | None = None) -> dict[str, Any]:
         runtime = self.runtime(name, version)
         model = runtime.check_ready()
         return {
             "name": runtime.name,
-            "versions": sorted(self._by_name[runtime.name]),
+            "versions": self.repository.versions(runtime.name),
             "platform": model.flavor,
             "inputs": runtime.inputs_metadata(),
             "outputs": runtime.outputs_metadata(),
@@ -161,13 +146,13 @@ class DataPlane:
     # -- inference -------------------------------------------------------------------
     async def infer(self, name: str, version: str | None, request: InferenceRequest) -> InferenceResult:
         runtime = self.runtime(name, version)
-        model = runtime.check_ready()
+        model = runtime.loaded()  # admitted: it may be unloading, and then finishes
         if request.deadline <= time.monotonic():
             raise DeadlineExceeded("the request's deadline passed before it could be queued")
         methods = self._methods(runtime, request)
         signature = model.signature
         params = request.params if request.params and signature is not None and signature.params else None
-        prepared = runtime.prepare(request.data)
+        prepared = request.prepared = runtime.prepare(request.data)
         result = InferenceResult(runtime.name, runtime.version, default_output=runtime.default_output_name())
         if len(methods) == 1:
             result.by_method[methods[0]] = await runtime.infer(prepared, methods[0], params, request.deadline)
@@ -199,4 +184,4 @@ class DataPlane:
         return (["predict"] if others else []) + (["predict_proba"] if proba else [])
 
 
-__all__ = ["DataPlane", "InferenceRequest", "InferenceResult"]
+__all__ = ["DataPlane", "InferenceRequest", "InferenceResult", "LoadFailure"]

@@ -9,6 +9,7 @@ plane's 422. Overload and deadlines get their own codes::
     ├── DeadlineExceeded     DEADLINE_EXCEEDED        504 (dropped before compute, or compute too slow)
     ├── UnsupportedMediaType UNSUPPORTED_MEDIA_TYPE   415
     ├── NotReady             UNAVAILABLE              503 + Retry-After (loading, failed, stopping)
+    ├── InsufficientMemory   INSUFFICIENT_MEMORY      507 (a load does not fit the memory budget)
     └── ModelFailed          INTERNAL                 500 (the model itself raised)
 """
 
@@ -47,6 +48,13 @@ class NotReady(Unavailable):
     retry_after_s = 1
 
 
+class InsufficientMemory(ShipyardError):
+    """A model cannot be loaded within the memory budget, even after evicting every idle,
+    unpinned model; the details give the budget, the use and the need in bytes."""
+
+    code = "INSUFFICIENT_MEMORY"
+
+
 class ModelFailed(ShipyardError):
     code = "INTERNAL"
 
@@ -75,6 +83,7 @@ def rejection_reason(status: int) -> str | None:
 
 __all__ = [
     "DeadlineExceeded",
+    "InsufficientMemory",
     "ModelFailed",
     "NotReady",
     "Overloaded",

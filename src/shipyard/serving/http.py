@@ -4,9 +4,9 @@ orjson, and the headers every reply carries (``X-Request-ID``, ``traceparent``,
 
 from __future__ import annotations
 
+import os
 import re
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
@@ -19,6 +19,7 @@ from shipyard.errors import InvalidArgument, PayloadTooLarge
 from shipyard.serving.settings import ServingSettings
 
 if TYPE_CHECKING:
+    from shipyard.serving.dataplane import InferenceRequest, InferenceResult
     from shipyard.serving.runtime import ModelRuntime
 
 JSON = b"application/json"
@@ -69,10 +70,13 @@ class RequestContext:
     __slots__ = (
         "_query",
         "counted",
+        "error",
         "headers",
+        "inference",
         "protocol",
         "receive",
         "request_id",
+        "result",
         "runtime",
         "scope",
         "settings",
@@ -86,10 +90,13 @@ class RequestContext:
         self.started = time.monotonic()
         self.headers: dict[bytes, bytes] = dict(scope.get("headers") or ())
         candidate = self.headers.get(b"x-request-id", b"").decode("latin-1")
-        self.request_id = candidate if _VALID_ID.match(candidate) else uuid.uuid4().hex
+        self.request_id = candidate if _VALID_ID.match(candidate) else os.urandom(16).hex()
         self.protocol = "none"
         self.runtime: ModelRuntime | None = None  # the model version answering, once known
         self.counted = False  # whether this request is in the model's in-flight gauge
+        self.inference: InferenceRequest | None = None  # the decoded request, once decoded
+        self.result: InferenceResult | None = None  # the model's answer, once known
+        self.error: str | None = None  # why the request failed, if it did
         self._query: dict[str, str] | None = None
 
     @property

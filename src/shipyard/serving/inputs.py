@@ -22,7 +22,7 @@ from typing import Any, Literal
 import numpy as np
 
 from shipyard.errors import ValidationFailed
-from shipyard.models.signature import ColumnSpec, ModelSignature, TensorSpec, values_type
+from shipyard.models.signature import NUMERIC_TYPES, ColumnSpec, ModelSignature, TensorSpec, values_type
 from shipyard.models.validation import castable  # the models layer's one casting rule
 from shipyard.serving.tensors import value_array
 
@@ -73,8 +73,12 @@ def _column_values(values: Array) -> Any:
 # --- columns ----------------------------------------------------------------------
 
 
+# The value type of the common dtypes, looked up per request without numpy's slow ``dtype.name``.
+_DTYPE_VALUE_TYPES: dict[np.dtype[Any], str] = {np.dtype(t): t for t in NUMERIC_TYPES}
+
+
 def _cast(values: Array, field: str, label: str, expected: str) -> Array:
-    actual = values_type(values)
+    actual = _DTYPE_VALUE_TYPES.get(values.dtype) or values_type(values)
     if not castable(actual, expected):
         raise ValidationFailed(
             f"{label} has type {actual}, which cannot be safely cast to {expected}",

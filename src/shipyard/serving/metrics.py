@@ -12,16 +12,29 @@ shipyard_inflight_requests                     gauge      model, version
 shipyard_queued_requests                       gauge      model, version
 shipyard_rejected_requests_total               counter    model, version, protocol, reason
 shipyard_model_load_duration_seconds           histogram  model, version   (load + verify + warm-up)
+shipyard_model_memory_bytes                    gauge      model, version   (estimated; loaded models only)
+shipyard_loaded_models                         gauge      (model versions loaded and ready)
+shipyard_model_memory_budget_bytes             gauge      (0: no budget)
+shipyard_model_evictions_total                 counter    model, version   (unloaded to fit the budget)
+shipyard_prediction_log_records_total          counter    model, version   (in published files)
+shipyard_prediction_log_dropped_total          counter    model, version, reason
+shipyard_prediction_log_buffered_records       gauge      (records waiting in memory)
+shipyard_prediction_log_write_duration_seconds histogram  (one per flush: convert + write)
 =============================================  =========  ==================================
 
 ``reason`` is one of ``queue_full``, ``deadline``, ``not_ready``, ``invalid``. A request
 for a model the server does not have is labelled ``model=""``, so stray names cannot
-blow up the series count.
+blow up the series count. The prediction log's ``reason`` is ``buffer_full`` (the writer
+fell behind), ``write_error`` (the sink failed) or ``shutdown`` (still unwritten when the
+grace period ended).
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import os
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess, values
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 LATENCY_BUCKETS = (
@@ -47,9 +60,43 @@ LOAD_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 6
 MODEL = ["model", "version"]
 
 
+class PredictionLogMetrics:
+    """The prediction log's own metrics (:mod:`shipyard.serving.predlog`), on any registry."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.records = Counter(
+            "shipyard_prediction_log_records",
+            "Prediction records in published prediction log files.",
+            MODEL,
+            registry=registry,
+        )
+        self.dropped = Counter(
+            "shipyard_prediction_log_dropped",
+            "Prediction records not logged, by reason (buffer_full, write_error, shutdown).",
+            [*MODEL, "reason"],
+            registry=registry,
+        )
+        self.buffered = Gauge(
+            "shipyard_prediction_log_buffered_records",
+            "Prediction records waiting in memory for the writer.",
+            registry=registry,
+        )
+        self.write_duration = Histogram(
+            "shipyard_prediction_log_write_duration_seconds",
+            "Time to convert and write one batch of prediction records.",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+
+
 class ServingMetrics:
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    """The data plane's metrics. :meth:`multiprocess` makes them add up across worker
+    processes (``shipyard serve --workers N``)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None, *, multiprocess_dir: Path | None = None) -> None:
         self.registry = registry or CollectorRegistry(auto_describe=True)
+        self.multiprocess_dir = multiprocess_dir
+        self._request_children: dict[tuple[str, str, str, int], tuple[Counter, Histogram]] = {}
         r = self.registry
         self.requests = Counter(
             "shipyard_inference_requests", "Inference requests answered.", [*MODEL, "protocol", "code"], registry=r
@@ -78,8 +125,17 @@ class ServingMetrics:
         self.batch_size = Histogram(
             "shipyard_batch_size", "Requests per model call.", MODEL, buckets=BATCH_BUCKETS, registry=r
         )
-        self.inflight = Gauge("shipyard_inflight_requests", "Inference requests being handled.", MODEL, registry=r)
-        self.queued = Gauge("shipyard_queued_requests", "Requests waiting for compute.", MODEL, registry=r)
+        # With worker processes: the sum over the live ones.
+        self.inflight = Gauge(
+            "shipyard_inflight_requests",
+            "Inference requests being handled.",
+            MODEL,
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.queued = Gauge(
+            "shipyard_queued_requests", "Requests waiting for compute.", MODEL, registry=r, multiprocess_mode="livesum"
+        )
         self.rejected = Counter(
             "shipyard_rejected_requests",
             "Inference requests refused, by reason (queue_full, deadline, not_ready, invalid).",
@@ -93,17 +149,67 @@ class ServingMetrics:
             buckets=LOAD_BUCKETS,
             registry=r,
         )
+        # Set where the models are loaded (with worker processes: the parent, before they fork).
+        self.model_memory = Gauge(
+            "shipyard_model_memory_bytes",
+            "Estimated resident memory of each loaded model version (RSS growth at load, at least its size on disk).",
+            MODEL,
+            registry=r,
+            multiprocess_mode="max",
+        )
+        self.loaded_models = Gauge(
+            "shipyard_loaded_models", "Model versions loaded and ready.", registry=r, multiprocess_mode="max"
+        )
+        self.memory_budget = Gauge(
+            "shipyard_model_memory_budget_bytes",
+            "The memory budget of the loaded models together (0: no budget).",
+            registry=r,
+            multiprocess_mode="max",
+        )
+        self.evictions = Counter(
+            "shipyard_model_evictions", "Models unloaded to make room under the memory budget.", MODEL, registry=r
+        )
+        self.prediction_log = PredictionLogMetrics(r)
+
+    @classmethod
+    def multiprocess(cls, directory: Path) -> ServingMetrics:
+        """Metrics shared by this process and the processes it forks, through files in
+        ``directory`` (prometheus_client's multiprocess mode): counters and histograms add
+        up, in-flight and queued gauges sum over the live processes, and ``/metrics``
+        renders them all, whichever process answers.
+
+        This switches prometheus_client process-wide (its ``PROMETHEUS_MULTIPROC_DIR``),
+        so only a process that runs workers calls it, before it creates any metric."""
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+        values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
+        return cls(multiprocess_dir=directory)
 
     def observe_request(self, model: str, version: str, protocol: str, status: int, seconds: float) -> None:
-        code = str(status)
-        self.requests.labels(model, version, protocol, code).inc()
-        self.request_duration.labels(model, version, protocol, code).observe(seconds)
+        key = (model, version, protocol, status)
+        children = self._request_children.get(key)
+        if children is None:  # labels() per request costs more than the counting itself
+            code = str(status)
+            children = self._request_children[key] = (
+                self.requests.labels(model, version, protocol, code),
+                self.request_duration.labels(model, version, protocol, code),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
     def reject(self, model: str, version: str, protocol: str, reason: str) -> None:
         self.rejected.labels(model, version, protocol, reason).inc()
 
     def render(self) -> tuple[bytes, str]:
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        if self.multiprocess_dir is None:
+            return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        merged = CollectorRegistry()
+        multiprocess.MultiProcessCollector(merged, path=str(self.multiprocess_dir))  # type: ignore[no-untyped-call]
+        return generate_latest(merged), CONTENT_TYPE_LATEST
+
+    def process_exited(self, pid: int) -> None:
+        """Forget a worker process's live gauges (its counters and histograms still count)."""
+        if self.multiprocess_dir is not None:
+            multiprocess.mark_process_dead(pid, str(self.multiprocess_dir))  # type: ignore[no-untyped-call]
 
 
-__all__ = ["ServingMetrics"]
+__all__ = ["PredictionLogMetrics", "ServingMetrics"]

@@ -9,6 +9,8 @@ path                                                       method  protocol
 /v2/models/{name}[/versions/{v}]                           GET     v2
 /v2/models/{name}[/versions/{v}]/ready                     GET     v2
 /v2/models/{name}[/versions/{v}]/infer                     POST    v2
+/v2/repository/index                                       POST    v2
+/v2/repository/models/{name}/load, …/unload                POST    v2
 /v1/models, /v1/models/{name}                              GET     v1
 /v1/models/{name}:predict                                  POST    v1
 /invocations                                               POST    mlflow
@@ -23,9 +25,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from shipyard.errors import InvalidArgument
-from shipyard.serving.codecs import mlflow, v1, v2
-from shipyard.serving.dataplane import DataPlane, InferenceRequest
+from shipyard.errors import InvalidArgument, NotFound
+from shipyard.serving.codecs import mlflow, repository, v1, v2
+from shipyard.serving.dataplane import DataPlane, InferenceRequest, InferenceResult
 from shipyard.serving.http import RequestContext, Response, json_response, text_response
 from shipyard.serving.metrics import ServingMetrics
 from shipyard.serving.runtime import ModelRuntime
@@ -51,6 +53,9 @@ class Endpoints:
         self.model_metadata = Route("v2", "GET", self._model_metadata)
         self.model_ready = Route("v2", "GET", self._model_ready)
         self.v2_infer = Route("v2", "POST", self._v2_infer, inference=True)
+        self.repository_index = Route("v2", "POST", self._repository_index)
+        self.repository_load = Route("v2", "POST", self._repository_load)
+        self.repository_unload = Route("v2", "POST", self._repository_unload)
         self.v1_list = Route("v1", "GET", self._v1_list)
         self.v1_status = Route("v1", "GET", self._v1_status)
         self.v1_predict = Route("v1", "POST", self._v1_predict, inference=True)
@@ -69,6 +74,13 @@ class Endpoints:
                 return self.server_metadata, {}, "v2"
             if n == 3 and parts[1] == "health" and parts[2] in ("live", "ready"):
                 return (self.live if parts[2] == "live" else self.ready), {}, "v2"
+            if parts[1] == "repository":
+                if n == 3 and parts[2] == "index":
+                    return self.repository_index, {}, "v2"
+                if n == 5 and parts[2] == "models" and parts[3] and parts[4] in ("load", "unload"):
+                    action = self.repository_load if parts[4] == "load" else self.repository_unload
+                    return action, {"name": parts[3]}, "v2"
+                return None, {}, "v2"
             if n >= 3 and parts[1] == "models" and parts[2]:
                 params = {"name": parts[2]}
                 rest = parts[3:]
@@ -110,7 +122,7 @@ class Endpoints:
         runtime = self.dp.runtime(name, version)
         ctx.runtime = runtime
         ctx.counted = True
-        runtime.inflight.inc()
+        runtime.enter()
         self.dp.admit(runtime.name, runtime.version)
         return runtime
 
@@ -120,6 +132,12 @@ class Endpoints:
             return decode(await ctx.body())
         finally:
             runtime.batcher.arriving(-1)
+
+    async def _infer(self, ctx: RequestContext, runtime: ModelRuntime, request: InferenceRequest) -> InferenceResult:
+        """Run a decoded request; its data and answer stay on ``ctx`` for the prediction log."""
+        ctx.inference = request
+        ctx.result = await self.dp.infer(runtime.name, runtime.version, request)
+        return ctx.result
 
     # -- V2 ----------------------------------------------------------------------------
     async def _live(self, ctx: RequestContext) -> Response:
@@ -144,8 +162,21 @@ class Endpoints:
     async def _v2_infer(self, ctx: RequestContext, name: str, version: str | None = None) -> Response:
         runtime = self._enter(ctx, name, version)
         request, request_id = await self._decode(ctx, runtime, lambda body: v2.decode(body, ctx.deadline))
-        result = await self.dp.infer(runtime.name, runtime.version, request)
+        result = await self._infer(ctx, runtime, request)
         return json_response(v2.encode(result, request_id or ctx.request_id, request.outputs))
+
+    # -- V2 model repository extension -------------------------------------------------
+    async def _repository_index(self, ctx: RequestContext) -> Response:
+        ready_only = repository.decode_index(await ctx.body())
+        return json_response(self.dp.repository_index(ready_only=ready_only))
+
+    async def _repository_load(self, ctx: RequestContext, name: str) -> Response:
+        repository.decode_load(await ctx.body())
+        return json_response(await self.dp.load(name))
+
+    async def _repository_unload(self, ctx: RequestContext, name: str) -> Response:
+        repository.decode_unload(await ctx.body())
+        return json_response(await self.dp.unload(name))
 
     # -- V1 ----------------------------------------------------------------------------
     async def _v1_list(self, ctx: RequestContext) -> Response:
@@ -159,7 +190,7 @@ class Endpoints:
     async def _v1_predict(self, ctx: RequestContext, name: str) -> Response:
         runtime = self._enter(ctx, name, None)
         request = await self._decode(ctx, runtime, lambda body: v1.decode(body, ctx.query, ctx.deadline))
-        result = await self.dp.infer(runtime.name, runtime.version, request)
+        result = await self._infer(ctx, runtime, request)
         return json_response(v1.encode(result))
 
     # -- MLflow ------------------------------------------------------------------------
@@ -168,6 +199,8 @@ class Endpoints:
         if name is not None:
             return name, ctx.query.get("version")
         names = self.dp.names()
+        if not names:
+            raise NotFound("this server has no model loaded; load one with POST /v2/repository/models/NAME/load")
         if len(names) != 1:
             raise InvalidArgument(
                 f"this server hosts several models ({', '.join(names)}); choose one with ?model=NAME "
@@ -183,7 +216,7 @@ class Endpoints:
         request: InferenceRequest = await self._decode(
             ctx, runtime, lambda body: mlflow.decode(body, content_type, ctx.query, ctx.deadline)
         )
-        result = await self.dp.infer(runtime.name, runtime.version, request)
+        result = await self._infer(ctx, runtime, request)
         return json_response(mlflow.encode(result))
 
     async def _ping(self, ctx: RequestContext) -> Response:

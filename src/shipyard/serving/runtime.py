@@ -1,4 +1,10 @@
-"""One served model version at run time: its state, its batcher, and how it is called."""
+"""One served model version at run time: its state, its batcher, its requests in flight,
+its memory, and how it is called.
+
+States: ``loading`` → ``ready`` (or ``failed``); ``ready`` → ``unloading`` (new requests
+refused, in-flight ones finish) → ``unloaded`` (the model released); ``unloaded`` →
+``loading`` again on a repository load; ``stopped`` when the server shuts down.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +18,11 @@ from shipyard.errors import InvalidArgument, ShipyardError
 from shipyard.logging import get_logger
 from shipyard.models import LoadedModel
 from shipyard.models.signature import ColumnSpec, TensorSpec
+from shipyard.serving import heap
 from shipyard.serving.batching import Batcher, Job
 from shipyard.serving.errors import DeadlineExceeded, ModelFailed, NotReady
 from shipyard.serving.inputs import Data, Prepared, assemble, prepare
+from shipyard.serving.memory import directory_bytes, resident_bytes
 from shipyard.serving.metrics import ServingMetrics
 from shipyard.serving.model import ServedModel
 from shipyard.serving.outputs import METHODS, PREDICTIONS, PROBABILITIES, split
@@ -23,18 +31,50 @@ from shipyard.serving.settings import ServingSettings
 from shipyard.serving.tensors import VALUE_TYPE_TO_V2
 
 log = get_logger("shipyard.serving")
-State = Literal["loading", "ready", "failed", "stopped"]
+State = Literal["loading", "ready", "failed", "unloading", "unloaded", "stopped"]
+# The Open Inference Protocol's model repository states (as Triton and MLServer name them).
+OIP_STATES: dict[State, str] = {
+    "loading": "LOADING",
+    "ready": "READY",
+    "failed": "UNAVAILABLE",
+    "unloading": "UNLOADING",
+    "unloaded": "UNAVAILABLE",
+    "stopped": "UNAVAILABLE",
+}
+_NOT_READY = {
+    "loading": "is still loading",
+    "failed": "failed to load",
+    "unloading": "is being unloaded",
+    "unloaded": "is not loaded",
+    "stopped": "is stopping",
+}
 
 
 class ModelRuntime:
-    def __init__(self, served: ServedModel, settings: ServingSettings, metrics: ServingMetrics) -> None:
+    def __init__(
+        self,
+        served: ServedModel,
+        settings: ServingSettings,
+        metrics: ServingMetrics,
+        *,
+        from_directory: bool = False,
+    ) -> None:
         self.served = served
         self.name = served.name
         self.version = served.version
+        self.pinned = served.pinned
+        self.from_directory = from_directory  # found in the model repository directory, not named at start
         self.state: State = "loading"
         self.error: str | None = None
+        self.load_error: Exception | None = None  # what the last load raised
+        self.note = ""  # why an unloaded model is not loaded: "unloaded", "evicted …", "failed to load: …"
         self.model: LoadedModel | None = None
         self.has_proba = False
+        self.disk_bytes = directory_bytes(served.directory)
+        self.memory_bytes = self.disk_bytes  # the estimate; measured at each load (shipyard.serving.memory)
+        self.active = 0  # requests admitted and not yet answered
+        self.last_used = time.monotonic()
+        self._idle: asyncio.Event | None = None
         self._settings = settings
         self._metrics = metrics
         self.inflight = metrics.inflight.labels(self.name, self.version)
@@ -48,10 +88,35 @@ class ModelRuntime:
     def ready(self) -> bool:
         return self.state == "ready"
 
+    @property
+    def hosted(self) -> bool:
+        """Whether requests find this version (answered, or refused with 503 while it is
+        not ready) rather than a 404."""
+        return self.state != "unloaded"
+
+    @property
+    def wanted(self) -> bool:
+        """Whether this version was asked to be loaded and still is: server readiness waits for it."""
+        return self.state in ("loading", "ready", "failed")
+
+    def index_entry(self) -> dict[str, str]:
+        """This version in the repository index: ``name``, ``version``, ``state``, ``reason``."""
+        reasons: dict[State, str] = {
+            "failed": f"failed to load: {self.error}",
+            "unloaded": self.note,
+            "unloading": f"unloading: {self.active} request(s) in flight",
+            "stopped": "the server is stopping",
+        }
+        state = OIP_STATES[self.state]
+        return {"name": self.name, "version": self.version, "state": state, "reason": reasons.get(self.state, "")}
+
     # -- loading (on a background thread) ------------------------------------------
     def load(self) -> None:
-        """Load (verifying every file's digest), warm up, then mark ready; never raises."""
+        """Load (verifying every file's digest), warm up, then mark ready; never raises.
+        Measures the model's memory: how much the process's RSS grew meanwhile."""
         started = time.perf_counter()
+        before = resident_bytes()
+        self.state, self.error, self.load_error, self.note = "loading", None, None, ""
         try:
             model = self.served.load()
             example = model.input_example if self._settings.warmup else None
@@ -59,28 +124,80 @@ class ModelRuntime:
                 model.predict(example)
             self.has_proba = supports_proba(model)
             self.model = model
+            if self._settings.gc_freeze:
+                heap.settle()  # before ready: the collector never walks the model again
         except Exception as exc:
             self.error = f"{type(exc).__name__}: {exc}"
+            self.load_error = exc
             self.state = "failed"
             log.error("model failed to load", model=self.label, uri=self.served.uri, error=self.error)
             return
         seconds = time.perf_counter() - started
+        after = resident_bytes()
+        if before is not None and after is not None:
+            self.memory_bytes = max(after - before, self.disk_bytes)
         self._metrics.load_duration.labels(self.name, self.version).observe(seconds)
+        self.last_used = time.monotonic()
         self.state = "ready"
-        log.info("model ready", model=self.label, uri=self.served.uri, flavor=model.flavor, seconds=round(seconds, 3))
+        log.info(
+            "model ready",
+            model=self.label,
+            uri=self.served.uri,
+            flavor=model.flavor,
+            seconds=round(seconds, 3),
+            memory_mib=round(self.memory_bytes / 2**20, 1),
+        )
+
+    def release(self, note: str) -> None:
+        """Drop the model (its batcher already stopped, nothing in flight); ``note`` says why."""
+        self.model = None
+        self.has_proba = False
+        self.state = "unloaded"
+        self.note = note
 
     def check_ready(self) -> LoadedModel:
+        """The model, for a request being admitted: 503 unless it is ready."""
         if self.state != "ready" or self.model is None:
-            why = {"loading": "is still loading", "failed": "failed to load", "stopped": "is stopping"}
-            raise NotReady(
-                f"model '{self.label}' is not ready: it {why.get(self.state, self.state)}",
-                {"model": self.name, "version": self.version, "state": self.state},
-            )
+            raise self._not_ready()
         return self.model
+
+    def loaded(self) -> LoadedModel:
+        """The model, for a request already admitted: it may be unloading (in-flight
+        requests finish before the model is released)."""
+        if self.state not in ("ready", "unloading") or self.model is None:
+            raise self._not_ready()
+        return self.model
+
+    def _not_ready(self) -> NotReady:
+        return NotReady(
+            f"model '{self.label}' is not ready: it {_NOT_READY.get(self.state, self.state)}",
+            {"model": self.name, "version": self.version, "state": self.state},
+        )
+
+    # -- requests in flight (on the event loop) ----------------------------------------
+    def enter(self) -> None:
+        """A request for this version was admitted (counted until :meth:`leave`)."""
+        self.active += 1
+        self.last_used = time.monotonic()
+        self.inflight.inc()
+
+    def leave(self) -> None:
+        self.active -= 1
+        self.inflight.dec()
+        if self.active == 0 and self._idle is not None:
+            self._idle.set()
+
+    async def wait_idle(self) -> None:
+        """Until no request is in flight (each has a deadline, so this ends)."""
+        while self.active > 0:
+            if self._idle is None:
+                self._idle = asyncio.Event()
+            self._idle.clear()
+            await self._idle.wait()
 
     # -- inference -------------------------------------------------------------------
     def prepare(self, data: Data) -> Prepared:
-        return prepare(self.check_ready().signature, data)
+        return prepare(self.loaded().signature, data)
 
     async def infer(self, prepared: Prepared, method: str, params: dict[str, Any] | None, deadline: float) -> Any:
         """Queue one prepared request and wait for its share of a model call."""
@@ -91,18 +208,29 @@ class ModelRuntime:
         key = None
         if prepared.key is not None and self._settings.max_batch_size > 1:
             key = (method, repr(sorted(params.items())) if params else "", prepared.key)
-        job = Job(prepared, method, params, key, deadline, asyncio.get_running_loop().create_future())
+        loop = asyncio.get_running_loop()
+        job = Job(prepared, method, params, key, deadline, loop.create_future())
         self.batcher.submit(job)
         remaining = deadline - time.monotonic()
+        # One timer for the deadline (lighter than asyncio.timeout, on every request).
+        timer = None if math.isinf(remaining) else loop.call_later(max(remaining, 0), self._expire, job)
         try:
-            async with asyncio.timeout(None if math.isinf(remaining) else remaining):
-                return await job.future
-        except TimeoutError:
-            self.batcher.discard(job)
-            raise DeadlineExceeded(
+            return await job.future
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    def _expire(self, job: Job) -> None:
+        """A request's deadline passed before its answer: 504, and out of the queue if still in it."""
+        if job.future.done():
+            return
+        self.batcher.discard(job)
+        job.future.set_exception(
+            DeadlineExceeded(
                 f"model '{self.label}' did not answer within the request's deadline",
                 {"model": self.name, "version": self.version},
-            ) from None
+            )
+        )
 
     def _call(self, method: str, data: Any, params: dict[str, Any] | None) -> Any:
         assert self.model is not None
@@ -140,11 +268,11 @@ class ModelRuntime:
 
     # -- description -------------------------------------------------------------------
     def inputs_metadata(self) -> list[dict[str, Any]]:
-        signature = self.check_ready().signature
+        signature = self.loaded().signature
         return [] if signature is None else _specs_metadata(signature.inputs, "input-0")
 
     def _native_metadata(self) -> list[dict[str, Any]]:
-        signature = self.check_ready().signature
+        signature = self.loaded().signature
         if signature is None or signature.outputs is None:
             return []
         return _specs_metadata(signature.outputs, PREDICTIONS)

@@ -1,4 +1,4 @@
-"""How one model server behaves: batching, overload, deadlines, shutdown.
+"""How one model server behaves: batching, overload, deadlines, shutdown, the prediction log.
 
 Built once (by ``shipyard serve`` from its flags, or by a test) and handed to
 :func:`shipyard.serving.create_serving_app`; nothing here reads the environment.
@@ -7,6 +7,51 @@ Built once (by ``shipyard serve`` from its flags, or by a test) and handed to
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
+
+# A hive partition value (project, endpoint): the same characters as a model name, so it is a safe path part.
+LABEL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$"
+
+
+class PredictionLogSettings(BaseModel):
+    """Where and how the prediction log is written (:mod:`shipyard.serving.predlog`).
+
+    Shared by ``shipyard serve`` and ``shipyard predict``, so both write the same layout."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str | None = Field(
+        default=None,
+        description="Root of the log: a local directory or an fsspec URL (s3://bucket/prefix). Unset: no log.",
+    )
+    sample_rate: float = Field(
+        default=1.0, ge=0, le=1, description="Share of requests logged, decided per request id (all its rows or none)."
+    )
+    buffer_records: int = Field(
+        default=50_000,
+        ge=1,
+        le=10_000_000,
+        description="Records (rows) waiting in memory for the writer at most; more are dropped and counted.",
+    )
+    flush_records: int = Field(
+        default=5_000,
+        ge=1,
+        le=10_000_000,
+        description="Write a row group once this many records wait (at most buffer_records).",
+    )
+    flush_interval_s: float = Field(
+        default=5.0, gt=0, le=3600, description="Write a row group at least this often while records wait."
+    )
+    roll_interval_s: float = Field(
+        default=60.0,
+        gt=0,
+        le=86_400,
+        description="Publish a file (readers see it from then on) at this age at the latest.",
+    )
+    roll_bytes: int = Field(default=64 * 1024 * 1024, ge=1024, description="Publish a file once it reaches this size.")
+    project: str = Field(default="default", pattern=LABEL_PATTERN, description="The project=... partition.")
+    endpoint: str | None = Field(
+        default=None, pattern=LABEL_PATTERN, description="The endpoint=... partition. Unset: the model's name."
+    )
 
 
 class ServingSettings(BaseModel):
@@ -39,7 +84,30 @@ class ServingSettings(BaseModel):
         "so load balancers stop routing first.",
     )
     max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024, description="Larger request bodies get 413.")
+    memory_budget_mb: float | None = Field(
+        default=None,
+        gt=0,
+        description="MiB the loaded models may take together (their estimates, see shipyard.serving.memory); "
+        "a load that does not fit evicts the least recently used idle, unpinned model or is refused. "
+        "None: no limit. The whole server's, not per model.",
+    )
     warmup: bool = Field(default=True, description="Run the model once on its input example before ready.")
+    gc_freeze: bool = Field(
+        default=True,
+        description="After each load (and warm-up), collect once and gc.freeze() what is left, so the garbage "
+        "collector never walks the loaded models and their libraries again (shipyard.serving.heap).",
+    )
+    gc_threshold: int | None = Field(
+        default=10_000,
+        ge=100,
+        le=1_000_000,
+        description="The collector's first threshold in a server process (gc.set_threshold; CPython's default "
+        "is 700): requests free their objects by reference counting, so collecting less often only saves "
+        "time. None: leave it as it is.",
+    )
+    prediction_log: PredictionLogSettings = Field(
+        default_factory=PredictionLogSettings, description="The prediction log (off unless its url is set)."
+    )
 
 
-__all__ = ["ServingSettings"]
+__all__ = ["PredictionLogSettings", "ServingSettings"]

@@ -10,9 +10,11 @@ same rule, so a model that could not be loaded back is never written.
 
 from __future__ import annotations
 
+import sys
 import zipfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from shipyard.errors import InvalidArgument, PermissionDenied
@@ -59,9 +61,37 @@ def refused_types(types: Iterable[str]) -> list[str]:
     return sorted(refused)
 
 
+def skops_io() -> ModuleType:
+    """``skops.io``, imported without building skops' default list of trusted estimators.
+
+    On import, skops trusts every scikit-learn estimator by default, which it lists with
+    ``sklearn.utils.all_estimators()``: that imports every scikit-learn module (and pytest),
+    about a second and 20 MB in a model server that needs one estimator. Shipyard never
+    relies on that list: it asks skops which types a file holds beyond skops' defaults and
+    trusts them by its own rule (:func:`refused_types`), which every scikit-learn type passes
+    alike. So the list is left empty while skops is imported; skops then reports those
+    estimators as untrusted too, and the allow-list decides, as it does for every other
+    scikit-learn type. Trust is never widened: a narrower default list only makes skops
+    report more types for the allow-list to check.
+    """
+    loaded = sys.modules.get("skops.io")
+    if loaded is not None:
+        return loaded
+    try:
+        import sklearn.utils
+    except ImportError:
+        return require("skops.io", "skops")
+    original = sklearn.utils.all_estimators
+    sklearn.utils.all_estimators = lambda *args, **kwargs: []
+    try:
+        return require("skops.io", "skops")
+    finally:
+        sklearn.utils.all_estimators = original
+
+
 def load_skops(path: Path) -> Any:
     """Load a skops file, trusting only allow-listed types beyond skops' own defaults."""
-    sio = require("skops.io", "skops")
+    sio = skops_io()
     try:
         untrusted = sio.get_untrusted_types(file=path)
     except (zipfile.BadZipFile, ValueError, KeyError, OSError) as exc:
@@ -100,7 +130,7 @@ class SklearnFlavor(Flavor):
     def save(self, obj: Any, directory: Path) -> SavedFlavor:
         if not callable(getattr(obj, "predict", None)):
             raise InvalidArgument(f"{type(obj).__name__} has no predict() method", {"field": "model"})
-        sio = require("skops.io", "skops")
+        sio = skops_io()
         path = directory / MODEL_FILE
         try:
             sio.dump(obj, path)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 
@@ -18,6 +18,7 @@ from shipyard.artifacts.backends import StagedBlob
 from shipyard.artifacts.digests import check_digest
 from shipyard.artifacts.schemas import BlobInfo, BlobList
 from shipyard.projects import service as projects
+from shipyard.server.authz import authorize
 from shipyard.server.deps import Paging, ReadSession, State
 from shipyard.server.ranges import parse_range
 from shipyard.server.state import AppState
@@ -74,6 +75,7 @@ async def _upload(request: Request, state: AppState, project: str, expected: str
 
 @router.post(
     "",
+    dependencies=[Depends(authorize("artifacts.write"))],
     status_code=status.HTTP_201_CREATED,
     response_model=BlobInfo,
     summary="Upload a blob; the server computes its digest",
@@ -89,12 +91,22 @@ async def upload_blob(
     return await _upload(request, state, project, expected)
 
 
-@router.put("/{digest}", response_model=BlobInfo, summary="Upload a blob under its known digest (idempotent)")
+@router.put(
+    "/{digest}",
+    dependencies=[Depends(authorize("artifacts.write"))],
+    response_model=BlobInfo,
+    summary="Upload a blob under its known digest (idempotent)",
+)
 async def put_blob(request: Request, project: str, digest: str, state: State) -> JSONResponse:
     return await _upload(request, state, project, check_digest(digest))
 
 
-@router.get("", response_model=BlobList, summary="Blobs of a project, newest first")
+@router.get(
+    "",
+    dependencies=[Depends(authorize("artifacts.read"))],
+    response_model=BlobList,
+    summary="Blobs of a project, newest first",
+)
 def list_blobs(project: str, session: ReadSession, paging: Paging) -> BlobList:
     page = service.list_blobs(
         session, projects.get_by_name(session, project), page_token=paging.page_token, page_size=paging.page_size
@@ -102,7 +114,12 @@ def list_blobs(project: str, session: ReadSession, paging: Paging) -> BlobList:
     return BlobList(blobs=[BlobInfo.model_validate(b) for b in page.items], next_page_token=page.next_page_token)
 
 
-@router.get("/{digest}/info", response_model=BlobInfo, summary="Size and creation time of a blob")
+@router.get(
+    "/{digest}/info",
+    dependencies=[Depends(authorize("artifacts.read"))],
+    response_model=BlobInfo,
+    summary="Size and creation time of a blob",
+)
 def blob_info(project: str, digest: str, session: ReadSession) -> BlobInfo:
     return BlobInfo.model_validate(service.get(session, projects.get_by_name(session, project), digest))
 
@@ -116,7 +133,9 @@ def _headers(digest: str) -> dict[str, str]:
     }
 
 
-@router.head("/{digest}", summary="Size and digest of a blob, as headers")
+@router.head(
+    "/{digest}", dependencies=[Depends(authorize("artifacts.read"))], summary="Size and digest of a blob, as headers"
+)
 def head_blob(project: str, digest: str, state: State, session: ReadSession) -> Response:
     blob = service.get(session, projects.get_by_name(session, project), digest)
     headers = _headers(blob.digest) | {"Content-Length": str(state.blobs.size(blob.digest))}
@@ -125,6 +144,7 @@ def head_blob(project: str, digest: str, state: State, session: ReadSession) -> 
 
 @router.get(
     "/{digest}",
+    dependencies=[Depends(authorize("artifacts.read"))],
     response_class=StreamingResponse,
     summary="Download a blob (supports Range for resuming)",
     responses={200: {"content": {"application/octet-stream": {}}}, 206: {"description": "Partial content"}},

@@ -2,17 +2,23 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from shipyard.events import service as events
 from shipyard.events.schemas import EventList, EventOut
 from shipyard.projects import service as projects
+from shipyard.server.authz import authorize
 from shipyard.server.deps import Paging, ReadSession
 
 router = APIRouter(prefix="/api/v1/projects/{project}/events", tags=["events"])
 
 
-@router.get("", response_model=EventList, summary="State changes in a project, oldest first")
+@router.get(
+    "",
+    dependencies=[Depends(authorize("audit.read"))],
+    response_model=EventList,
+    summary="State changes in a project, oldest first",
+)
 def list_events(
     project: str,
     session: ReadSession,

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from shipyard.projects import service as projects
+from shipyard.server.authz import authorize
 from shipyard.server.deps import CurrentActor, Paging, ReadSession, WriteSession
 from shipyard.tracking import experiments
 from shipyard.tracking.schemas import ExperimentCreate, ExperimentList, ExperimentOut, ExperimentUpdate, TagValueIn
@@ -12,7 +13,12 @@ from shipyard.tracking.schemas import ExperimentCreate, ExperimentList, Experime
 router = APIRouter(prefix="/api/v1/projects/{project}/experiments", tags=["experiments"])
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=ExperimentOut)
+@router.post(
+    "",
+    dependencies=[Depends(authorize("tracking.write"))],
+    status_code=status.HTTP_201_CREATED,
+    response_model=ExperimentOut,
+)
 def create_experiment(
     project: str, body: ExperimentCreate, session: WriteSession, actor: CurrentActor
 ) -> ExperimentOut:
@@ -20,7 +26,7 @@ def create_experiment(
     return experiments.to_out(session, [exp])[0]
 
 
-@router.get("", response_model=ExperimentList)
+@router.get("", dependencies=[Depends(authorize("tracking.read"))], response_model=ExperimentList)
 def list_experiments(
     project: str,
     session: ReadSession,
@@ -39,19 +45,19 @@ def list_experiments(
     return ExperimentList(experiments=experiments.to_out(session, page.items), next_page_token=page.next_page_token)
 
 
-@router.get("/by-name/{name}", response_model=ExperimentOut)
+@router.get("/by-name/{name}", dependencies=[Depends(authorize("tracking.read"))], response_model=ExperimentOut)
 def get_experiment_by_name(project: str, name: str, session: ReadSession) -> ExperimentOut:
     exp = experiments.get_by_name(session, projects.get_by_name(session, project), name)
     return experiments.to_out(session, [exp])[0]
 
 
-@router.get("/{experiment_id}", response_model=ExperimentOut)
+@router.get("/{experiment_id}", dependencies=[Depends(authorize("tracking.read"))], response_model=ExperimentOut)
 def get_experiment(project: str, experiment_id: int, session: ReadSession) -> ExperimentOut:
     exp = experiments.get(session, projects.get_by_name(session, project), experiment_id)
     return experiments.to_out(session, [exp])[0]
 
 
-@router.patch("/{experiment_id}", response_model=ExperimentOut)
+@router.patch("/{experiment_id}", dependencies=[Depends(authorize("tracking.write"))], response_model=ExperimentOut)
 def update_experiment(
     project: str, experiment_id: int, body: ExperimentUpdate, session: WriteSession, actor: CurrentActor
 ) -> ExperimentOut:
@@ -59,19 +65,27 @@ def update_experiment(
     return experiments.to_out(session, [exp])[0]
 
 
-@router.post("/{experiment_id}/archive", response_model=ExperimentOut)
+@router.post(
+    "/{experiment_id}/archive", dependencies=[Depends(authorize("tracking.write"))], response_model=ExperimentOut
+)
 def archive_experiment(project: str, experiment_id: int, session: WriteSession, actor: CurrentActor) -> ExperimentOut:
     exp = experiments.set_stage(session, actor, projects.get_by_name(session, project), experiment_id, "archived")
     return experiments.to_out(session, [exp])[0]
 
 
-@router.post("/{experiment_id}/restore", response_model=ExperimentOut)
+@router.post(
+    "/{experiment_id}/restore", dependencies=[Depends(authorize("tracking.write"))], response_model=ExperimentOut
+)
 def restore_experiment(project: str, experiment_id: int, session: WriteSession, actor: CurrentActor) -> ExperimentOut:
     exp = experiments.set_stage(session, actor, projects.get_by_name(session, project), experiment_id, "active")
     return experiments.to_out(session, [exp])[0]
 
 
-@router.put("/{experiment_id}/tags/{key}", status_code=status.HTTP_204_NO_CONTENT)
+@router.put(
+    "/{experiment_id}/tags/{key}",
+    dependencies=[Depends(authorize("tracking.write"))],
+    status_code=status.HTTP_204_NO_CONTENT,
+)
 def set_experiment_tag(
     project: str, experiment_id: int, key: str, body: TagValueIn, session: WriteSession, actor: CurrentActor
 ) -> Response:
@@ -79,7 +93,11 @@ def set_experiment_tag(
     return Response(status_code=204)
 
 
-@router.delete("/{experiment_id}/tags/{key}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{experiment_id}/tags/{key}",
+    dependencies=[Depends(authorize("tracking.write"))],
+    status_code=status.HTTP_204_NO_CONTENT,
+)
 def delete_experiment_tag(
     project: str, experiment_id: int, key: str, session: WriteSession, actor: CurrentActor
 ) -> Response:

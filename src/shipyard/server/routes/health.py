@@ -2,11 +2,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Response
 from fastapi.concurrency import run_in_threadpool
 
 from shipyard import __version__
 from shipyard.errors import ShipyardError, Unavailable
+from shipyard.server.authz import authenticated, public
 from shipyard.server.deps import State
 from shipyard.server.errors import envelope
 from shipyard.store import schema
@@ -14,7 +15,7 @@ from shipyard.store import schema
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", summary="The process is alive")
+@router.get("/healthz", dependencies=[Depends(public)], summary="The process is alive")
 def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
@@ -46,7 +47,9 @@ def _check_artifacts(state: State) -> dict[str, Any]:
     return info
 
 
-@router.get("/readyz", summary="The metadata database and the artifact store are reachable")
+@router.get(
+    "/readyz", dependencies=[Depends(public)], summary="The metadata database and the artifact store are reachable"
+)
 async def readyz(state: State) -> Any:
     checks = {
         "database": await run_in_threadpool(_check_database, state),
@@ -58,13 +61,18 @@ async def readyz(state: State) -> Any:
     return {"status": "ready", "checks": checks}
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+@router.get("/metrics", dependencies=[Depends(authenticated)], summary="Prometheus metrics", response_class=Response)
 def metrics(state: State) -> Response:
     body, content_type = state.metrics.render()
     return Response(body, media_type=content_type)
 
 
-@router.get("/api/v1/server-info", summary="Version and schema of this server", tags=["server"])
+@router.get(
+    "/api/v1/server-info",
+    dependencies=[Depends(authenticated)],
+    summary="Version and schema of this server",
+    tags=["server"],
+)
 def server_info(state: State) -> dict[str, Any]:
     return {
         "version": __version__,

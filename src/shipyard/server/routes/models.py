@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from shipyard.errors import InvalidArgument
 from shipyard.projects import service as projects
@@ -21,6 +21,7 @@ from shipyard.registry.schemas import (
     VersionUpdate,
 )
 from shipyard.registry.tables import ModelVersion, RegisteredModel
+from shipyard.server.authz import authorize
 from shipyard.server.deps import CurrentActor, Paging, ReadSession, State, WriteSession
 from shipyard.tracking.schemas import TagValueIn
 
@@ -35,14 +36,19 @@ def _version(session: ReadSession | WriteSession, pair: tuple[RegisteredModel, M
     return views.version_out(session, pair[0], [pair[1]])[0]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=RegisteredModelOut)
+@router.post(
+    "",
+    dependencies=[Depends(authorize("registry.write"))],
+    status_code=status.HTTP_201_CREATED,
+    response_model=RegisteredModelOut,
+)
 def create_model(
     project: str, body: RegisteredModelCreate, session: WriteSession, actor: CurrentActor
 ) -> RegisteredModelOut:
     return _one(session, models.create(session, actor, projects.get_by_name(session, project), body))
 
 
-@router.get("", response_model=RegisteredModelList)
+@router.get("", dependencies=[Depends(authorize("registry.read"))], response_model=RegisteredModelList)
 def list_models(
     project: str,
     session: ReadSession,
@@ -61,7 +67,12 @@ def list_models(
     return RegisteredModelList(models=views.model_out(session, page.items), next_page_token=page.next_page_token)
 
 
-@router.get("/resolve", response_model=ModelVersionOut, summary="Resolve models:/name@alias, models:/name/3, /latest")
+@router.get(
+    "/resolve",
+    dependencies=[Depends(authorize("registry.read"))],
+    response_model=ModelVersionOut,
+    summary="Resolve models:/name@alias, models:/name/3, /latest",
+)
 def resolve_uri(project: str, uri: str, session: ReadSession) -> ModelVersionOut:
     p = projects.get_by_name(session, project)
     ref = uris.parse(uri)
@@ -74,34 +85,46 @@ def resolve_uri(project: str, uri: str, session: ReadSession) -> ModelVersionOut
     return _version(session, versions.latest(session, p, ref.name))
 
 
-@router.get("/{name}", response_model=RegisteredModelOut)
+@router.get("/{name}", dependencies=[Depends(authorize("registry.read"))], response_model=RegisteredModelOut)
 def get_model(project: str, name: str, session: ReadSession) -> RegisteredModelOut:
     return _one(session, models.get(session, projects.get_by_name(session, project), name))
 
 
-@router.patch("/{name}", response_model=RegisteredModelOut)
+@router.patch("/{name}", dependencies=[Depends(authorize("registry.write"))], response_model=RegisteredModelOut)
 def update_model(
     project: str, name: str, body: RegisteredModelUpdate, session: WriteSession, actor: CurrentActor
 ) -> RegisteredModelOut:
     return _one(session, models.update(session, actor, projects.get_by_name(session, project), name, body))
 
 
-@router.post("/{name}/archive", response_model=RegisteredModelOut)
+@router.post("/{name}/archive", dependencies=[Depends(authorize("registry.write"))], response_model=RegisteredModelOut)
 def archive_model(project: str, name: str, session: WriteSession, actor: CurrentActor) -> RegisteredModelOut:
     return _one(session, models.archive(session, actor, projects.get_by_name(session, project), name))
 
 
-@router.post("/{name}/delete", response_model=RegisteredModelOut, summary="Soft-delete (restorable)")
+@router.post(
+    "/{name}/delete",
+    dependencies=[Depends(authorize("registry.write"))],
+    response_model=RegisteredModelOut,
+    summary="Soft-delete (restorable)",
+)
 def delete_model(project: str, name: str, session: WriteSession, actor: CurrentActor) -> RegisteredModelOut:
     return _one(session, models.delete_model(session, actor, projects.get_by_name(session, project), name))
 
 
-@router.post("/{name}/restore", response_model=RegisteredModelOut, summary="Undo archive or delete")
+@router.post(
+    "/{name}/restore",
+    dependencies=[Depends(authorize("registry.write"))],
+    response_model=RegisteredModelOut,
+    summary="Undo archive or delete",
+)
 def restore_model(project: str, name: str, session: WriteSession, actor: CurrentActor) -> RegisteredModelOut:
     return _one(session, models.restore(session, actor, projects.get_by_name(session, project), name))
 
 
-@router.put("/{name}/tags/{key}", status_code=status.HTTP_204_NO_CONTENT)
+@router.put(
+    "/{name}/tags/{key}", dependencies=[Depends(authorize("registry.write"))], status_code=status.HTTP_204_NO_CONTENT
+)
 def set_model_tag(
     project: str, name: str, key: str, body: TagValueIn, session: WriteSession, actor: CurrentActor
 ) -> Response:
@@ -109,13 +132,20 @@ def set_model_tag(
     return Response(status_code=204)
 
 
-@router.delete("/{name}/tags/{key}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{name}/tags/{key}", dependencies=[Depends(authorize("registry.write"))], status_code=status.HTTP_204_NO_CONTENT
+)
 def delete_model_tag(project: str, name: str, key: str, session: WriteSession, actor: CurrentActor) -> Response:
     models.delete_tag(session, actor, projects.get_by_name(session, project), name, key)
     return Response(status_code=204)
 
 
-@router.post("/{name}/versions", status_code=status.HTTP_201_CREATED, response_model=ModelVersionOut)
+@router.post(
+    "/{name}/versions",
+    dependencies=[Depends(authorize("registry.write"))],
+    status_code=status.HTTP_201_CREATED,
+    response_model=ModelVersionOut,
+)
 def create_version(
     project: str, name: str, body: VersionCreate, session: WriteSession, actor: CurrentActor, state: State
 ) -> ModelVersionOut:
@@ -123,7 +153,7 @@ def create_version(
     return _version(session, pair)
 
 
-@router.get("/{name}/versions", response_model=ModelVersionList)
+@router.get("/{name}/versions", dependencies=[Depends(authorize("registry.read"))], response_model=ModelVersionList)
 def list_versions(project: str, name: str, session: ReadSession, paging: Paging) -> ModelVersionList:
     model, page = versions.list_versions(
         session, projects.get_by_name(session, project), name, page_token=paging.page_token, page_size=paging.page_size
@@ -133,12 +163,16 @@ def list_versions(project: str, name: str, session: ReadSession, paging: Paging)
     )
 
 
-@router.get("/{name}/versions/{version}", response_model=ModelVersionOut)
+@router.get(
+    "/{name}/versions/{version}", dependencies=[Depends(authorize("registry.read"))], response_model=ModelVersionOut
+)
 def get_version(project: str, name: str, version: int, session: ReadSession) -> ModelVersionOut:
     return _version(session, versions.get(session, projects.get_by_name(session, project), name, version))
 
 
-@router.patch("/{name}/versions/{version}", response_model=ModelVersionOut)
+@router.patch(
+    "/{name}/versions/{version}", dependencies=[Depends(authorize("registry.write"))], response_model=ModelVersionOut
+)
 def update_version(
     project: str, name: str, version: int, body: VersionUpdate, session: WriteSession, actor: CurrentActor
 ) -> ModelVersionOut:
@@ -147,14 +181,22 @@ def update_version(
     )
 
 
-@router.post("/{name}/versions/{version}/archive", response_model=ModelVersionOut)
+@router.post(
+    "/{name}/versions/{version}/archive",
+    dependencies=[Depends(authorize("registry.write"))],
+    response_model=ModelVersionOut,
+)
 def archive_version(
     project: str, name: str, version: int, session: WriteSession, actor: CurrentActor
 ) -> ModelVersionOut:
     return _version(session, versions.archive(session, actor, projects.get_by_name(session, project), name, version))
 
 
-@router.post("/{name}/versions/{version}/delete", response_model=ModelVersionOut)
+@router.post(
+    "/{name}/versions/{version}/delete",
+    dependencies=[Depends(authorize("registry.write"))],
+    response_model=ModelVersionOut,
+)
 def delete_version(
     project: str, name: str, version: int, session: WriteSession, actor: CurrentActor
 ) -> ModelVersionOut:
@@ -162,14 +204,23 @@ def delete_version(
     return _version(session, pair)
 
 
-@router.post("/{name}/versions/{version}/restore", response_model=ModelVersionOut)
+@router.post(
+    "/{name}/versions/{version}/restore",
+    dependencies=[Depends(authorize("registry.write"))],
+    response_model=ModelVersionOut,
+)
 def restore_version(
     project: str, name: str, version: int, session: WriteSession, actor: CurrentActor
 ) -> ModelVersionOut:
     return _version(session, versions.restore(session, actor, projects.get_by_name(session, project), name, version))
 
 
-@router.put("/{name}/aliases/{alias}", response_model=ModelVersionOut, summary="Point an alias at a version (atomic)")
+@router.put(
+    "/{name}/aliases/{alias}",
+    dependencies=[Depends(authorize("registry.write"))],
+    response_model=ModelVersionOut,
+    summary="Point an alias at a version (atomic)",
+)
 def set_alias(
     project: str, name: str, alias: str, body: AliasSet, session: WriteSession, actor: CurrentActor
 ) -> ModelVersionOut:
@@ -178,18 +229,29 @@ def set_alias(
     )
 
 
-@router.delete("/{name}/aliases/{alias}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{name}/aliases/{alias}",
+    dependencies=[Depends(authorize("registry.write"))],
+    status_code=status.HTTP_204_NO_CONTENT,
+)
 def delete_alias(project: str, name: str, alias: str, session: WriteSession, actor: CurrentActor) -> Response:
     aliases.delete_alias(session, actor, projects.get_by_name(session, project), name, alias)
     return Response(status_code=204)
 
 
-@router.get("/{name}/aliases/{alias}", response_model=ModelVersionOut)
+@router.get(
+    "/{name}/aliases/{alias}", dependencies=[Depends(authorize("registry.read"))], response_model=ModelVersionOut
+)
 def get_alias(project: str, name: str, alias: str, session: ReadSession) -> ModelVersionOut:
     return _version(session, aliases.resolve(session, projects.get_by_name(session, project), name, alias))
 
 
-@router.get("/{name}/alias-history", response_model=AliasHistory, summary="Every alias move: who, when, from, to")
+@router.get(
+    "/{name}/alias-history",
+    dependencies=[Depends(authorize("registry.read"))],
+    response_model=AliasHistory,
+    summary="Every alias move: who, when, from, to",
+)
 def alias_history(
     project: str, name: str, session: ReadSession, paging: Paging, alias: str | None = None
 ) -> AliasHistory:

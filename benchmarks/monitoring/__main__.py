@@ -1,0 +1,5 @@
+import sys
+
+from benchmarks.monitoring.run import main
+
+sys.exit(main())
