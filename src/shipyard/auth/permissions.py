@@ -36,9 +36,14 @@ PERMISSIONS: dict[str, str] = {
     ),
     "registry.approve": "approve or reject a requested change to a protected alias (separate from requesting it)",
     "registry.protect": "protect alias names in the project (moving them then needs an approval) and lift that",
+    "registry.gate": "attach gate policies to aliases and override a failing gate with a written justification",
     "endpoint.read": "read inference endpoints, their traffic and their rollout history",
     "endpoint.write": "apply endpoint specs (start rollouts), promote and roll back rollouts",
     "model.invoke": "call the project's inference endpoints (not manage them)",
+    "monitor.read": "read monitors, their results, the prediction log, feedback, alerts and reports",
+    "monitor.write": "create, change and run monitors; query the prediction log",
+    "monitor.feedback": "send ground-truth labels (feedback) for predictions",
+    "alerts.write": "create and change alert rules, SLOs and webhook receivers",
     "jobs.submit": "submit jobs (training, batch scoring) in the project",
     "audit.read": "read the event trail: a project's with a project role, the whole audit log with an org role",
     "project.create": "create projects (organisation-wide)",
@@ -53,9 +58,27 @@ ORG_ROLES: tuple[str, ...] = ("org_admin", "auditor")
 PROJECT_ROLES: tuple[str, ...] = ("viewer", "developer", "maintainer", "admin", "invoker", "runner")
 ROLES: tuple[str, ...] = (*PROJECT_ROLES, *ORG_ROLES)
 
-_VIEWER = frozenset({"project.read", "tracking.read", "artifacts.read", "registry.read", "endpoint.read"})
-_DEVELOPER = _VIEWER | {"tracking.write", "artifacts.write", "registry.write", "model.invoke", "jobs.submit"}
-_MAINTAINER = _DEVELOPER | {"project.write", "registry.approve", "registry.protect", "audit.read", "endpoint.write"}
+_VIEWER = frozenset(
+    {"project.read", "tracking.read", "artifacts.read", "registry.read", "endpoint.read", "monitor.read"}
+)
+_DEVELOPER = _VIEWER | {
+    "tracking.write",
+    "artifacts.write",
+    "registry.write",
+    "model.invoke",
+    "jobs.submit",
+    "monitor.write",
+    "monitor.feedback",
+}
+_MAINTAINER = _DEVELOPER | {
+    "project.write",
+    "registry.approve",
+    "registry.protect",
+    "registry.gate",
+    "audit.read",
+    "endpoint.write",
+    "alerts.write",
+}
 
 # THE table. Everything else (checks, docs, tests) reads it.
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
@@ -64,7 +87,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "maintainer": _MAINTAINER,
     "admin": _MAINTAINER | {"project.admin"},
     # Service-account roles: exactly what an inference client / a training job needs.
-    "invoker": frozenset({"model.invoke"}),
+    "invoker": frozenset({"model.invoke", "monitor.feedback"}),
     "runner": frozenset(
         {"project.read", "tracking.read", "tracking.write", "artifacts.read", "artifacts.write", "jobs.submit"}
     ),
