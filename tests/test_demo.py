@@ -37,6 +37,18 @@ def test_demo_runs_twice_on_a_fresh_home(runner: CliRunner, tmp_path: Path) -> N
     assert "demo-approver (maintainer) approves: 'metrics and lineage checked' → @production = version 1" in first
     assert "shipyard audit verify → intact" in first
     assert "verified offline with no database: intact" in first
+    # Behind an endpoint, the broken canary is rolled back by the analysis and the good one promoted.
+    assert "Aborted: step 1: analysis failed: critical metric failed: mean error" in first
+    assert "tumor-classifier/4 answered 500" in first
+    assert "Promoted: all 3 steps done" in first
+    # Before that, the gate refused the weak candidate naming the rule, and passed the better one.
+    assert "@champion → version 2: refused (412), failing: ['auc >= baseline.auc - 0.005'" in first
+    assert "@champion → version 3: the gate passed" in first
+    # Then the shifted traffic is found: labels join, the monitor sees drift, the alert reaches the webhook.
+    assert "labels for 143 predictions arrive later: 143 joined, 0 duplicates, 0 unknown ids" in first
+    assert "drift, drift share 1.00" in first
+    assert "1 firing; 1 webhook call(s) received" in first
+    assert "HTML report (self-contained, opens offline)" in first
     again = runner.invoke(app, ["--home", str(home), "demo"], catch_exceptions=False)
     assert again.exit_code == 0, again.output
     second = " ".join(again.output.split())
@@ -48,18 +60,20 @@ def test_demo_runs_twice_on_a_fresh_home(runner: CliRunner, tmp_path: Path) -> N
         "@staging → version 1",
     ):
         assert expected in first
-    assert "tumor-classifier version 2: READY" in second
+    assert "tumor-classifier version 5: READY" in second  # after the first run's 1 and its candidates 2, 3, 4
     assert "shipyard audit verify → intact" in second
     with Client(settings=load_settings({"home": str(home)}).settings) as client:
         digest = hashlib.sha256(make_dataset()).hexdigest()
         assert client.read_blob(digest, project=DEMO_PROJECT) == make_dataset()
         model = client.get_registered_model("tumor-classifier", project=DEMO_PROJECT)
-        assert model.aliases == {"staging": 2, "production": 2}
+        assert model.aliases == {"staging": 5, "production": 5, "champion": 7}  # champion: the gated candidate
         requests = client.list_alias_requests(project=DEMO_PROJECT).items
         assert {(r.to_version, r.status.value, r.requested_by, r.decided_by) for r in requests} == {
             (1, "approved", "demo-admin", "demo-approver"),
-            (2, "approved", "demo-admin", "demo-approver"),
+            (5, "approved", "demo-admin", "demo-approver"),
         }
         runs = client.search_runs(project=DEMO_PROJECT, filter="metrics.auc > 0.9").items
         assert len(runs) == 6
         assert all(r.status == "FINISHED" and r.inputs for r in runs)
+        endpoint = client.get_endpoint("tumor", project=DEMO_PROJECT)
+        assert [(s.version, s.weight) for s in endpoint.traffic] == [(7, 100.0)]  # the second run's gated canary

@@ -13,6 +13,7 @@ PACKAGES = [
     "shipyard.store",
     "shipyard.projects",
     "shipyard.audit",
+    "shipyard.evaluation",
     "shipyard.settings",
 ]
 

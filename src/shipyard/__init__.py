@@ -18,6 +18,7 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from shipyard.client import Client
+    from shipyard.evaluation.evaluate import evaluate
     from shipyard.fluent import (
         ActiveRun,
         LoggedModel,
@@ -67,6 +68,7 @@ _FLUENT = (
 # Where each lazily imported name of the public surface lives.
 _LAZY = {
     "Client": "shipyard.client",
+    "evaluate": "shipyard.evaluation.evaluate",
     **dict.fromkeys(_FLUENT, "shipyard.fluent"),
     **dict.fromkeys(("connect", "get_client", "get_project", "set_project"), "shipyard.sdk"),
 }
@@ -94,6 +96,7 @@ __all__ = [
     "connect",
     "end_run",
     "errors",
+    "evaluate",
     "flush",
     "get_client",
     "get_project",

@@ -164,6 +164,41 @@ class AuditSettings(_Section):
     )
 
 
+class MonitoringSettings(_Section):
+    """Where monitoring reads the prediction log and keeps feedback (see docs/monitoring.md)."""
+
+    prediction_log_url: str | None = Field(
+        default=None,
+        description="Root of the prediction log the model servers write (shipyard serve --prediction-log). "
+        "Unset: $SHIPYARD_HOME/prediction-log. A local directory.",
+    )
+    feedback_url: str | None = Field(
+        default=None,
+        description="Root of the feedback (ground-truth labels) log. Unset: $SHIPYARD_HOME/feedback. "
+        "A local directory.",
+    )
+    retention_days: int = Field(
+        default=30, ge=1, description="Default age (days) past which `shipyard monitor retention` deletes partitions."
+    )
+    schedule_interval_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="How often `shipyard server` runs the monitors whose cron schedule is due "
+        "(0: never; then run `shipyard monitor run-due` from cron).",
+    )
+
+
+class AlertsSettings(_Section):
+    """Alerting (see docs/alerts.md)."""
+
+    secrets_key_path: Path | None = Field(
+        default=None,
+        description="Key (Fernet) that encrypts webhook receivers' URLs, headers and signing secrets in the "
+        "database; every server replica needs the same file. Unset: $SHIPYARD_HOME/keys/alerts-secrets.key, "
+        "created (0600) on first use.",
+    )
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["json", "console"] = "json"
@@ -188,6 +223,8 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    alerts: AlertsSettings = Field(default_factory=AlertsSettings)
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
 
     @property
     def database_url(self) -> str:
@@ -196,6 +233,14 @@ class Settings(BaseSettings):
     @property
     def artifacts_url(self) -> str:
         return self.artifacts.url or str(self.home / "artifacts")
+
+    @property
+    def prediction_log_url(self) -> str:
+        return self.monitoring.prediction_log_url or str(self.home / "prediction-log")
+
+    @property
+    def feedback_url(self) -> str:
+        return self.monitoring.feedback_url or str(self.home / "feedback")
 
     @property
     def is_embedded(self) -> bool:
@@ -245,6 +290,25 @@ def _unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:
 def env_name(key: str) -> str:
     """``database.url`` -> ``SHIPYARD_DATABASE_URL``."""
     return ENV_PREFIX + key.replace(".", "_").upper()
+
+
+def child_environment(settings: Settings) -> dict[str, str]:
+    """The environment for a child ``shipyard`` process (a model server the controller
+    starts): this process's, plus the settings it resolved from flags and files, so the
+    child finds the same home, database, artifact store and server."""
+    env = dict(os.environ)
+    env[env_name("home")] = str(settings.home)
+    pairs = {
+        "database.url": settings.database.url,
+        "artifacts.url": settings.artifacts.url,
+        "client.url": settings.client.url,
+    }
+    for key, value in pairs.items():
+        if value:
+            env[env_name(key)] = str(value)
+    if settings.client.token is not None:
+        env[env_name("client.token")] = settings.client.token.get_secret_value()
+    return env
 
 
 def find_config_file(explicit: Path | None, home: Path, environ: Mapping[str, str]) -> Path | None:
@@ -380,6 +444,7 @@ def load_settings(
 
 
 __all__ = [
+    "AlertsSettings",
     "ArtifactSettings",
     "AuditSettings",
     "AuthSettings",
@@ -387,6 +452,7 @@ __all__ = [
     "DatabaseSettings",
     "LoadedSettings",
     "LoggingSettings",
+    "MonitoringSettings",
     "ServerSettings",
     "SettingValue",
     "Settings",

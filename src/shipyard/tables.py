@@ -1,10 +1,22 @@
 """Imports every domain's tables so ``Base.metadata`` is complete (for Alembic and tests)."""
 
+from shipyard.alerts.tables import (
+    Alert,
+    AlertDelivery,
+    AlertNotification,
+    AlertObservation,
+    AlertReceiver,
+    AlertRule,
+    MetricSample,
+    ServiceLevelObjective,
+)
 from shipyard.artifacts.tables import BlobRecord
 from shipyard.audit.tables import AuditCheckpoint, AuditHead
 from shipyard.auth.tables import ApiToken, Principal, RoleBinding
 from shipyard.deploy.tables import Endpoint, EndpointRollout, EndpointTransition
 from shipyard.events.tables import Event
+from shipyard.gates.tables import GatePolicy, GateVerdict, ModelEvaluation
+from shipyard.monitoring.tables import Monitor, MonitorResult
 from shipyard.projects.tables import Project
 from shipyard.registry.tables import (
     AliasChangeRequest,
@@ -31,6 +43,12 @@ from shipyard.tracking.tables import (
 )
 
 __all__ = [
+    "Alert",
+    "AlertDelivery",
+    "AlertNotification",
+    "AlertObservation",
+    "AlertReceiver",
+    "AlertRule",
     "AliasChangeRequest",
     "ApiToken",
     "AuditCheckpoint",
@@ -43,14 +61,20 @@ __all__ = [
     "Event",
     "Experiment",
     "ExperimentTag",
+    "GatePolicy",
+    "GateVerdict",
     "LatestMetric",
     "Metric",
+    "MetricSample",
     "ModelAlias",
     "ModelAliasChange",
+    "ModelEvaluation",
     "ModelTag",
     "ModelVersion",
     "ModelVersionFile",
     "ModelVersionTag",
+    "Monitor",
+    "MonitorResult",
     "Param",
     "Principal",
     "Project",
@@ -61,4 +85,5 @@ __all__ = [
     "RunArtifact",
     "RunInput",
     "RunTag",
+    "ServiceLevelObjective",
 ]

@@ -231,7 +231,12 @@ def test_sensitive_routes_declare_the_expected_permission() -> None:
 
 
 def test_the_table_keeps_its_promises() -> None:
-    assert ROLE_PERMISSIONS["invoker"] == {"model.invoke"}
+    # an inference client calls the models and may send ground truth for its predictions; nothing else
+    assert ROLE_PERMISSIONS["invoker"] == {"model.invoke", "monitor.feedback"}
+    assert "alerts.write" in ROLE_PERMISSIONS["maintainer"]
+    assert "alerts.write" not in ROLE_PERMISSIONS["developer"]  # webhook targets are sensitive
+    assert "registry.gate" in ROLE_PERMISSIONS["maintainer"]
+    assert "registry.gate" not in ROLE_PERMISSIONS["developer"]  # overriding a gate is a maintainer's call
     assert "model.invoke" not in ROLE_PERMISSIONS["viewer"]
     assert "registry.approve" in ROLE_PERMISSIONS["maintainer"]
     assert "registry.approve" in ROLE_PERMISSIONS["admin"]

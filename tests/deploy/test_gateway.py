@@ -178,3 +178,43 @@ def test_units() -> None:
     )
     assert [(r[0].label, r[1]) for r in config.routes] == [("iris/1", 90.0), ("iris/2", 10.0)]
     assert config.shadows[0].backend.url == "http://c"
+
+
+async def _odd_backend(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """``/slow`` answers after 2 s; anything else in three parts without a length (chunked)."""
+    if scope["type"] == "lifespan":
+        while (await receive())["type"] != "lifespan.shutdown":
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    if scope["path"].endswith("/slow"):
+        await asyncio.sleep(2)
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+    for part in (b'{"outputs":', b" [1, 2", b"]}"):
+        await send({"type": "http.response.body", "body": part, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
+
+
+def test_timeouts_oversize_bodies_and_chunked_answers() -> None:
+    with serve_in_thread(cast(Any, _odd_backend)) as backend:
+        config = GatewayConfig("iris", [(Backend("iris", 1, backend), 100)])
+        gateway = Gateway(config, timeout_s=0.3, max_body_bytes=100)
+        with serve_in_thread(cast(Any, gateway)) as url, httpx.Client(base_url=url) as http:
+            chunked = http.post("/invocations", content=b"{}")
+            assert chunked.status_code == 200
+            assert chunked.content == b'{"outputs": [1, 2]}'
+            assert chunked.headers["content-length"] == str(len(chunked.content))
+            assert "transfer-encoding" not in chunked.headers
+            slow = http.post("/slow", content=b"{}")
+            assert slow.status_code == 504
+            assert slow.headers["x-shipyard-model-version"] == "iris/1"
+            assert "did not answer (timeout)" in slow.json()["error"]
+            assert http.post("/invocations", content=b"x" * 101).status_code == 413
+            assert http.post("/invocations", content=b"{}").status_code == 200  # the timed-out connection is gone
+            metrics = http.get("/metrics").text
+    assert gateway.samples("iris/1")["error"] == [0.0, 1.0, 0.0]
+    assert (
+        'shipyard_gateway_upstream_errors_total{endpoint="iris",model="iris",reason="timeout",version="1"} 1.0'
+        in metrics
+    )
+    assert 'shipyard_gateway_requests_total{code="504",endpoint="iris",model="iris",version="1"} 1.0' in metrics

@@ -128,15 +128,21 @@ def test_sigterm_drains_every_worker_and_exits_0(tmp_path: Path, launch: Launch)
     )
     signalled = time.monotonic()
     server.proc.send_signal(signal.SIGTERM)
-    seen: set[str] = set()
+    seen: list[str] = []
     while caller.is_alive() and time.monotonic() - signalled < 5:
         try:
-            seen.add(str(httpx.get(f"{url}/v2/health/ready", timeout=1).status_code))
+            seen.append(str(httpx.get(f"{url}/v2/health/ready", timeout=1).status_code))
         except httpx.TransportError:
-            seen.add("refused")
+            seen.append("refused")
         time.sleep(0.05)
     caller.join(timeout=30)
-    assert seen <= {"503", "refused"}, seen
+    # Readiness fails while the in-flight request drains and never comes back. (A probe
+    # that reached a worker in the instant before the signal did may still say 200: the
+    # supervisor forwards SIGTERM from its handler, so that instant is the only one.)
+    assert "503" in seen, seen
+    failed_from = next(i for i, code in enumerate(seen) if code != "200")
+    assert failed_from <= 1, seen
+    assert set(seen[failed_from:]) <= {"503", "refused"}, seen
     reply = in_flight["reply"]
     assert reply is not None
     assert reply.status_code == 200

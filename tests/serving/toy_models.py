@@ -100,3 +100,11 @@ class Gated(Doubler):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__()  # type: ignore[misc]
+
+
+class Tripler(Doubler):
+    """Like a Doubler, but each row's prediction is three times its first value (a version
+    whose answers differ, to see which version answered)."""
+
+    def predict(self, data: Any) -> Any:
+        return super().predict(data) * 1.5

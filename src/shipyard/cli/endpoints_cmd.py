@@ -10,6 +10,7 @@ from shipyard.cli.context import (
     JsonOption,
     ProjectOption,
     ctx_of,
+    err,
     out,
     print_fields,
     print_json,
@@ -245,3 +246,98 @@ def promote(
         out.print(f"{name}: traffic {_traffic(endpoint.traffic)}", highlight=False)
         if endpoint.rollout is not None:
             out.print(f"  {_rollout_line(endpoint.rollout)}: {endpoint.rollout.message}", highlight=False)
+
+
+# `shipyard endpoints serve` lives in its own module (the gateway and the controller).
+from shipyard.cli.endpoints_serve import serve_endpoint  # noqa: E402
+
+app.command("serve")(serve_endpoint)
+
+
+@app.command("render")
+def render(
+    ctx: typer.Context,
+    name: Annotated[
+        str | None, typer.Argument(help="The endpoint (read with its traffic from the control plane).")
+    ] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", "-f", help="Render this spec file instead (no server needed).")
+    ] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write one file per object here (else YAML to stdout).")
+    ] = None,
+    image: Annotated[
+        str | None, typer.Option(help="The Shipyard container image (default: shipyard:<this version>).")
+    ] = None,
+    namespace: Annotated[str | None, typer.Option(help="metadata.namespace of every object.")] = None,
+    registry_url: Annotated[
+        str | None,
+        typer.Option(help="The control plane's URL as seen from the cluster (default: http://shipyard:8765)."),
+    ] = None,
+    token_secret: Annotated[
+        str | None,
+        typer.Option(help="Secret whose key 'token' holds the API token ('': none) (default: shipyard-client-token)."),
+    ] = None,
+    validate: Annotated[
+        bool, typer.Option("--validate/--no-validate", help="Check against the Kubernetes schemas.")
+    ] = True,
+    kubernetes_version: Annotated[
+        str | None, typer.Option(help="Kubernetes version whose schemas to check (default: 1.30).")
+    ] = None,
+    project: Annotated[str | None, ProjectOption] = None,
+    json_out: bool = JsonOption,
+) -> None:
+    """Render Kubernetes manifests (Deployments, Services, HPAs, ...) for an endpoint;
+    see docs/kubernetes.md. Nothing is applied to a cluster."""
+    import sys
+
+    from shipyard.deploy import kubernetes
+    from shipyard.deploy.spec import load_spec_file
+    from shipyard.errors import InvalidArgument
+
+    cli = ctx_of(ctx)
+    with reported(cli):
+        traffic: list[TrafficShare] | None = None
+        if file is not None:
+            spec = load_spec_file(file)
+            if name is not None and name != spec.name:
+                raise InvalidArgument(f"NAME '{name}' differs from the spec's name '{spec.name}'", {"field": "name"})
+            if project and spec.project and project != spec.project:
+                raise InvalidArgument(
+                    f"the spec names project '{spec.project}' but project '{project}' was asked for",
+                    {"field": "project"},
+                )
+            target = project or spec.project or cli.settings.client.project
+        elif name is not None:
+            endpoint = cli.client().get_endpoint(name, project=project)
+            spec, traffic, target = endpoint.spec, endpoint.traffic, endpoint.project
+        else:
+            raise InvalidArgument("give an endpoint NAME, or -f SPEC_FILE", {"field": "name"})
+        options: dict[str, Any] = {}  # what is not given keeps render()'s default
+        if image:
+            options["image"] = image
+        if registry_url:
+            options["registry_url"] = registry_url
+        if token_secret is not None:
+            options["token_secret"] = token_secret or None
+        manifests = kubernetes.render(spec, project=target, namespace=namespace, traffic=traffic, **options)
+        version = kubernetes_version or kubernetes.DEFAULT_KUBERNETES_VERSION
+        checked = kubernetes.validate(manifests, version) if validate else None
+        gaps = kubernetes.unroutable(manifests)
+        if gaps:
+            err.print(
+                f"warning: the gateway's --backend-url template does not reach {', '.join(gaps)} "
+                "(model names that are not DNS labels); see docs/kubernetes.md",
+                highlight=False,
+                soft_wrap=True,
+            )
+        paths = kubernetes.write(manifests, out_dir) if out_dir is not None else None
+        if json_out:
+            print_json({"manifests": manifests, "files": paths, "validated_against": checked})
+        elif paths is not None:
+            note = f", valid for Kubernetes {checked}" if checked else ""
+            out.print(f"wrote {len(paths)} objects to {out_dir}{note}", highlight=False, soft_wrap=True)
+            for path in paths:
+                out.print(f"  {path.name}", highlight=False)
+        else:
+            sys.stdout.write(kubernetes.to_yaml(manifests))

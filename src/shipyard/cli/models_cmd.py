@@ -361,3 +361,44 @@ def download(
     with reported(cli):
         out = cli.client().download_model(uri, dest, project=project)
         typer.echo(f"wrote {out}")
+
+
+@app.command("compare")
+def compare(
+    ctx: typer.Context,
+    name: str,
+    version_a: int,
+    version_b: int,
+    html: Annotated[Path | None, typer.Option("--html", help="Write the HTML evaluation report of B here")] = None,
+    project: Annotated[str | None, ProjectOption] = None,
+    json_out: bool = JsonOption,
+) -> None:
+    """Compare versions A and B of NAME: B's evaluation against A (paired, same rows) when
+    there is one, else the latest evaluation of each side by side."""
+    from shipyard.evaluation.compare import compare_evaluations
+    from shipyard.evaluation.report import render_html
+
+    cli = ctx_of(ctx)
+    with reported(cli):
+        client = cli.client()
+        second = client.list_evaluations(name, version_b, project=project)
+        paired = next((e for e in second if e.baseline_version == version_a), None)
+        first = [] if paired is not None else client.list_evaluations(name, version_a, project=project)
+        if not second or (paired is None and not first):
+            missing = version_b if not second else version_a
+            raise InvalidArgument(
+                f"version {missing} of '{name}' has no evaluation",
+                {"field": "version", "fix": f"shipyard.evaluate('models:/{name}/{missing}', data=...)"},
+            )
+        chosen = paired or second[0]
+        rows = compare_evaluations(None if paired else first[0].result, chosen.result, version_a)
+        if html is not None:
+            html.write_text(render_html(chosen.result, title=f"{name}: v{version_b} against v{version_a}"))
+        if json_out:
+            print_json({"model": name, "a": version_a, "b": version_b, "metrics": rows})
+            return
+        print_table(
+            f"{name}: v{version_a} vs v{version_b}",
+            ["metric", f"v{version_a}", f"v{version_b}", "delta [CI]", "paired"],
+            [[r["metric"], r["a"], r["b"], r["delta"], "yes" if r["paired"] else "no"] for r in rows],
+        )

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from shipyard.client.base import BaseClient, _all_pages, _page
-from shipyard.deploy.schemas import ApplyResult, EndpointList, EndpointOut, RolloutHistory, RolloutOut
+from shipyard.deploy.analysis import AnalysisResult
+from shipyard.deploy.schemas import ApplyResult, EndpointList, EndpointOut, ObserveIn, RolloutHistory, RolloutOut
 from shipyard.deploy.spec import EndpointSpec, load_spec_file, parse_spec
 from shipyard.errors import InvalidArgument
 from shipyard.store.pagination import Page
@@ -74,6 +75,19 @@ class EndpointsAPI(BaseClient):
     def promote_endpoint(self, name: str, *, full: bool = False, project: str | None = None) -> EndpointOut:
         """Resume the running rollout past its current pause or analysis (``full``: finish it)."""
         return self._json("POST", f"{self._endpoints(project)}/{name}/promote", EndpointOut, json={"full": full})
+
+    def observe_endpoint(
+        self,
+        name: str,
+        *,
+        revision: int,
+        ready: bool,
+        analysis: AnalysisResult | None = None,
+        project: str | None = None,
+    ) -> EndpointOut:
+        """Report what a controller saw of ``revision`` (see :func:`shipyard.deploy.service.observe`)."""
+        body = ObserveIn(revision=revision, ready=ready, analysis=analysis).model_dump(mode="json")
+        return self._json("POST", f"{self._endpoints(project)}/{name}/observe", EndpointOut, json=body)
 
 
 __all__ = ["EndpointsAPI"]

@@ -11,10 +11,12 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
@@ -35,6 +37,7 @@ DEMO_MODEL = "tumor-classifier"
 DEMO_ADMIN = "demo-admin"
 DEMO_VIEWER = "demo-viewer"
 DEMO_APPROVER = "demo-approver"
+GATED = "champion"  # the alias whose moves the gate checks
 
 
 def make_dataset(rows: int = 2000, seed: int = 7) -> bytes:
@@ -95,12 +98,17 @@ class Demo:
                 "Protect @production: moving it takes a second maintainer's approval", lambda: self._four_eyes(remote)
             )
         self.step(f"Serve models:/{DEMO_MODEL}@staging and send it real requests", self._serve_model)
+        self._endpoint_steps()
         self.step("Read the audit trail, verify its hash chain and signed checkpoints, export it", self._audit)
         self.console.print(
             Panel.fit(
                 "Done. Next: [bold]shipyard server[/] and open http://127.0.0.1:8765/api/v1/docs\n"
                 "Try: shipyard runs search -p demo -f 'metrics.auc > 0.99' · shipyard models list -p demo\n"
-                f"     shipyard models alias-history -p demo {DEMO_MODEL} · shipyard audit verify",
+                f"     shipyard models alias-history -p demo {DEMO_MODEL} · shipyard audit verify\n"
+                f"     shipyard endpoints history -p demo tumor · shipyard endpoints serve -p demo tumor\n"
+                f"     shipyard gates check -p demo {DEMO_MODEL} 3 --alias {GATED}\n"
+                "     shipyard monitor results -p demo tumor-drift · shipyard monitor report -p demo tumor-drift\n"
+                "     shipyard alerts list -p demo · open ~/.shipyard/reports/tumor-drift.html (or $SHIPYARD_HOME/…)",
                 title="what now",
             )
         )
@@ -148,6 +156,7 @@ class Demo:
             data.data, data.target, test_size=0.25, random_state=7, stratify=data.target
         )
         self.x_test = x_test
+        self.x_train, self.y_train, self.y_test = x_train, y_train, y_test
         experiment = sy.set_experiment(DEMO_EXPERIMENT)
         best: tuple[float, str] | None = None
         for c in (0.01, 0.1, 1.0):
@@ -251,6 +260,198 @@ class Demo:
             self.console.print(f"POST /invocations?method=predict_proba (MLflow format) → {probabilities}")
             bad = http.post(f"/v2/models/{DEMO_MODEL}/infer", json={"inputs": v2["inputs"][:5]})
             self.console.print(f"a request missing columns → {bad.status_code}: {bad.json()['error'][:90]}…")
+
+    def _endpoint_steps(self) -> None:
+        from shipyard.demo.canary import ENDPOINT, serve_endpoint
+
+        with Client(settings=self.settings, project=DEMO_PROJECT) as client:
+            first = {"model": DEMO_MODEL, "version": self.version, "weight": 100}
+            client.apply_endpoint({"name": ENDPOINT, "routes": [first]})
+        self.step(
+            "Gate @champion: a weak candidate is refused, naming the failing rule; a better one passes", self._gate
+        )
+        with serve_endpoint(self.settings, DEMO_PROJECT) as url:
+            self.step(
+                "Canary two new versions behind an endpoint: a broken one rolls back, the gated one rolls out",
+                lambda: self._canary(url),
+            )
+            self.step(
+                "Send shifted traffic through the endpoint (every prediction is logged)", lambda: self._shift(url)
+            )
+        self.step("Feed back labels, run the drift monitor, alert a webhook, write the HTML report", self._monitor)
+
+    def _register_candidate(self, client: Client, label: str, model: Any, signature: Any) -> int:
+        """Log ``model`` in a run of its own, with the training data file as its input (the
+        drift monitor's reference later), and register it; its version number."""
+        from shipyard.client.datasets import describe
+        from shipyard.models import save_model
+
+        experiment = client.get_experiment_by_name(DEMO_EXPERIMENT)
+        run = client.create_run(experiment.id, name=f"candidate-{label}")
+        training = describe(str(self.training_file), name="breast-cancer-train", context="training")
+        client.log_inputs(run.id, [training])
+        with tempfile.TemporaryDirectory() as tmp:
+            save_model(model, Path(tmp) / label, signature=signature)
+            client.log_artifacts(run.id, Path(tmp) / label, artifact_path="model")
+        client.update_run(run.id, status="FINISHED")
+        return client.register_model(f"runs:/{run.id}/model", DEMO_MODEL, description=f"{label} candidate").version
+
+    def _gate(self) -> None:
+        from sklearn.compose import ColumnTransformer
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        from shipyard.errors import PreconditionFailed
+        from shipyard.evaluation.evaluate import evaluate
+        from shipyard.models.signature import infer_signature
+
+        x, y = self.x_train, self.y_train
+        self.training_file = self.settings.home / "datasets" / "breast-cancer-train.parquet"
+        self.training_file.parent.mkdir(parents=True, exist_ok=True)
+        x.to_parquet(self.training_file)
+        retrained = make_pipeline(StandardScaler(), LogisticRegression(C=0.5, max_iter=500)).fit(x, y)
+        two = list(x.columns[:2])  # the weak candidate looks at two of the 30 features
+        keep = ColumnTransformer([("two", "passthrough", two)], remainder="drop")
+        weak = make_pipeline(keep, StandardScaler(), LogisticRegression(C=0.001, max_iter=500)).fit(x, y)
+
+        example = self.x_test.head(3)
+        self.signature = infer_signature(example, retrained.predict(example))
+        holdout = self.x_test.assign(label=self.y_test)
+        policy = "auc >= baseline.auc - 0.005\naccuracy >= 0.9\nartifact format in [skops, onnx, xgboost-json]"
+        with Client(settings=self.settings, project=DEMO_PROJECT) as client:
+            if GATED not in client.get_registered_model(DEMO_MODEL).aliases:  # the first run: the baseline
+                client.set_alias(DEMO_MODEL, GATED, self.version)
+            client.set_gate_policy(DEMO_MODEL, GATED, policy)
+            self.console.print(
+                f"gate policy on @{GATED} (what the endpoint should serve):\n  " + policy.replace("\n", "\n  "),
+                markup=False,
+            )
+            weak_version = self._register_candidate(client, "weak", weak, self.signature)
+            good_version = self._register_candidate(client, "retrained", retrained, self.signature)
+            baseline = f"models:/{DEMO_MODEL}@{GATED}"
+            for number in (weak_version, good_version):
+                result = evaluate(
+                    f"models:/{DEMO_MODEL}/{number}",
+                    holdout,
+                    targets="label",
+                    baseline=baseline,
+                    bootstrap=200,
+                    latency_requests=0,
+                    client=client,
+                    project=DEMO_PROJECT,
+                )
+                auc, delta = result.overall.metrics["roc_auc"], result.overall.delta.get("roc_auc")
+                shift = f", Δ {delta.value:+.4f} [{delta.low:+.4f}, {delta.high:+.4f}]" if delta and delta.low else ""
+                self.console.print(
+                    f"sy.evaluate(version {number}) on {len(holdout)} held-out rows vs {baseline}: "
+                    f"auc {auc.value:.4f}{shift} (95% bootstrap CI); logged to run {str(result.run_id)[:8]}",
+                    markup=False,
+                )
+            try:
+                client.set_alias(DEMO_MODEL, GATED, weak_version)
+            except PreconditionFailed as refused:
+                failing = refused.details.get("failing_rules", [])
+                self.console.print(
+                    f"@{GATED} → version {weak_version}: refused (412), failing: {failing}", markup=False
+                )
+            else:
+                raise RuntimeError("the gate let a weak model through")
+            verdict = client.check_gate(DEMO_MODEL, good_version, GATED)
+            table = Table("rule", "status", "evidence", title=f"gate verdict for version {good_version}")
+            for outcome in verdict.outcomes:
+                table.add_row(escape(outcome.rule), outcome.status, escape(outcome.message[:90]))
+            self.console.print(table)
+            client.set_alias(DEMO_MODEL, GATED, good_version)
+            self.console.print(f"@{GATED} → version {good_version}: the gate passed")
+        self.good_version = good_version
+
+    def _canary(self, url: str) -> None:
+        from shipyard.demo.canary import BrokenModel, Traffic, run_canaries, v2_rows
+
+        with Client(settings=self.settings, project=DEMO_PROJECT) as client:
+            broken = self._register_candidate(client, "broken", BrokenModel(), self.signature)
+            self.console.print(
+                f"version {broken}: a bad release that no gate saw (every prediction fails); "
+                f"version {self.good_version}: @{GATED}, gated"
+            )
+            self.serving_version = self.good_version
+            with Traffic(url, v2_rows(self.x_test)) as traffic:
+                run_canaries(
+                    self.console,
+                    client,
+                    url,
+                    traffic,
+                    DEMO_MODEL,
+                    stable=self.version,
+                    good=self.good_version,
+                    broken=broken,
+                )
+
+    def _shift(self, url: str) -> None:
+        from shipyard.demo.canary import send, v2_rows
+
+        shifted = self.x_test * 1.3  # the population moved: every feature 30 % larger
+        ids = [f"shift-{i}" for i in range(len(shifted))]
+        statuses = send(url, v2_rows(shifted), ids)
+        self.shift_ids = ids
+        self.console.print(
+            f"{len(ids)} requests with every feature 30 % larger (X-Request-ID shift-0 … shift-{len(ids) - 1}): "
+            f"{dict(statuses)}; stopping the endpoint flushes the model servers' prediction logs"
+        )
+
+    def _monitor(self) -> None:
+        from shipyard.demo.canary import ENDPOINT
+        from shipyard.demo.webhook import Receiver
+
+        labels = [{"request_id": i, "label": int(y)} for i, y in zip(self.shift_ids, self.y_test, strict=True)]
+        with Client(settings=self.settings, project=DEMO_PROJECT) as client, Receiver() as hook:
+            sent = client.monitoring.feedback(ENDPOINT, labels)
+            self.console.print(
+                f"labels for {len(labels)} predictions arrive later: {sent.accepted} joined, "
+                f"{sent.duplicates} duplicates, {sent.unknown} unknown ids"
+            )
+            name = "tumor-drift"
+            if name in {m.name for m in client.monitoring.iter_monitors()}:
+                client.monitoring.delete_monitor(name)
+            client.monitoring.create_monitor(
+                name, ENDPOINT, window=f"last {len(labels)}", performance={"task": "classification"}
+            )
+            result = client.monitoring.run_monitor(name)
+            drifted = ", ".join(result.drifted_columns[:4]) + (", …" if len(result.drifted_columns) > 4 else "")
+            accuracy = (result.performance or {}).get("metrics", {}).get("accuracy")
+            quality = f"accuracy on the labelled ones {accuracy:.3f}" if accuracy is not None else "no accuracy yet"
+            self.console.print(
+                f"monitor {name} over the last {result.n_rows} predictions vs the training data of version "
+                f"{self.serving_version}: [bold]{result.status}[/], drift share {result.drift_share or 0:.2f} "
+                f"({len(result.drifted_columns)} columns: {drifted}), {quality}"
+            )
+            client.put_alert_receiver({"name": "demo-hook", "url": hook.url})
+            client.put_alert_rule(
+                {
+                    "name": "tumor-input-drift",
+                    "source": {"kind": "monitor", "monitor": name, "field": "drift_share"},
+                    "op": ">=",
+                    "threshold": 0.3,
+                    "severity": "page",
+                    "receivers": ["demo-hook"],
+                }
+            )
+            evaluation = client.evaluate_alerts()
+            firing = [a for a in client.iter_alerts(status="firing") if a.rule == "tumor-input-drift"]
+            deliveries = list(client.iter_alert_deliveries(receiver="demo-hook"))
+            self.console.print(
+                f"alert rule drift_share >= 0.3 → {len(firing)} firing; {len(hook.received)} webhook call(s) received, "
+                f"{len(deliveries)} delivery attempt(s) recorded ({len(evaluation.notifications)} notification(s))"
+            )
+            if hook.received:
+                self.console.print(f"webhook payload: {str(hook.received[-1])[:160]}…")
+            report = self.settings.home / "reports" / f"{name}.html"
+            report.parent.mkdir(parents=True, exist_ok=True)
+            report.write_text(client.monitoring.report(name), encoding="utf-8")
+            self.console.print(
+                f"HTML report (self-contained, opens offline): {report} ({report.stat().st_size:,} bytes)"
+            )
 
     @contextmanager
     def _authenticated_server(self) -> Iterator[Client]:

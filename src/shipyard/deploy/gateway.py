@@ -7,8 +7,8 @@ Per request it
    weights stay put, and a key on the newer version stays there as its weight grows,
    see :func:`shipyard.deploy.rollout.blend`), otherwise a random draw;
 2. forwards method, path, query, headers and body over a pooled keep-alive connection
-   (httpx), the endpoint's name in the path rewritten to the name the backend serves
-   (``/v2/models/<endpoint>/infer``, ``/v1/models/<endpoint>:predict``; ``/invocations``
+   (:mod:`shipyard.deploy.upstream`), the endpoint's name in the path rewritten to the
+   name the backend serves (``/v2/models/<endpoint>/infer``, ``/v1/models/<endpoint>:predict``; ``/invocations``
    as is), and returns the answer with ``X-Shipyard-Model-Version: <model>/<version>``
    (who answered) and ``X-Shipyard-Endpoint``;
 3. after the answer is sent, mirrors the request to each shadow target whose sample rate
@@ -21,7 +21,7 @@ It keeps Prometheus metrics per version (``/metrics``) and, for the canary judge
 of recent samples per version (:meth:`Gateway.samples`: ``error`` 0/1 and ``latency_ms``),
 the input :func:`shipyard.deploy.analysis.analyse` takes. :meth:`Gateway.update` swaps the
 routing table atomically (a rollback is one call). ``GET /-/ready`` answers whether the
-gateway has routes. The controller that starts backends and feeds ``update`` comes next.
+gateway has routes. The controller (:mod:`shipyard.deploy.controller`) starts the backends and calls ``update``.
 
 =============================================  =========  =================================
 metric                                         type       labels
@@ -53,11 +53,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import Receive, Scope, Send
 
+from shipyard.deploy.upstream import Upstream, UpstreamError
 from shipyard.logging import get_logger
 
 log = get_logger("shipyard.gateway")
@@ -224,8 +224,9 @@ class GatewayMetrics:
 
 @dataclass
 class _Window:
-    error: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
-    latency_ms: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
+    """The latest samples of one version: (monotonic time, error 0/1, latency in ms)."""
+
+    samples: deque[tuple[float, float, float]] = field(default_factory=lambda: deque(maxlen=10_000))
 
 
 class Gateway:
@@ -254,7 +255,9 @@ class Gateway:
         self._rng = rng or random.Random()
         self._window = window
         self._windows: dict[str, _Window] = {}
-        self._client: httpx.AsyncClient | None = None
+        self._upstream = Upstream(max_connections=max_connections, timeout_s=timeout_s)
+        # metric children by (backend, status): ``labels()`` takes a lock and builds a key each call
+        self._children: dict[tuple[str, Backend, int], tuple[Counter, Histogram]] = {}
         self._shadow_tasks: set[asyncio.Task[None]] = set()
 
     # -- configuration --------------------------------------------------------------
@@ -266,39 +269,44 @@ class Gateway:
         """Route by ``config`` from the next request on (requests in flight finish where they are)."""
         self._table = _Table(config)
 
-    def samples(self, label: str) -> dict[str, list[float]]:
-        """Recent samples of version ``label`` (``model/version``) for the canary judge."""
+    def samples(self, label: str, since: float | None = None) -> dict[str, list[float]]:
+        """Recent samples of version ``label`` (``model/version``) for the canary judge:
+        ``error`` (1.0 for a 5xx or no answer) and ``latency_ms``, those taken at or after
+        ``since`` (a :func:`time.monotonic` instant) if given. Mirrored (shadow) calls count
+        for the version that answered them."""
+        window = self._windows.get(label)
+        taken = list(window.samples) if window is not None else []  # one C-level copy: safe from another thread
+        picked = [s for s in taken if since is None or s[0] >= since]
+        return {"error": [s[1] for s in picked], "latency_ms": [s[2] for s in picked]}
+
+    def _sample(self, label: str, status: int | None, seconds: float) -> None:
         window = self._windows.get(label)
         if window is None:
-            return {"error": [], "latency_ms": []}
-        return {"error": list(window.error), "latency_ms": list(window.latency_ms)}
+            window = self._windows[label] = _Window(deque(maxlen=self._window))
+        failed = status is None or status >= 500
+        window.samples.append((time.monotonic(), 1.0 if failed else 0.0, seconds * 1000.0))
 
     def _observe(self, backend: Backend, status: int, seconds: float) -> None:
         endpoint = self._table.config.endpoint
-        version = str(backend.version)
-        self.metrics.requests.labels(endpoint, backend.model, version, str(status)).inc()
-        self.metrics.duration.labels(endpoint, backend.model, version).observe(seconds)
-        window = self._windows.get(backend.label)
-        if window is None:
-            window = self._windows[backend.label] = _Window(deque(maxlen=self._window), deque(maxlen=self._window))
-        window.error.append(1.0 if status >= 500 else 0.0)
-        window.latency_ms.append(seconds * 1000.0)
+        key = (endpoint, backend, status)
+        children = self._children.get(key)
+        if children is None:
+            version = str(backend.version)
+            children = self._children[key] = (
+                self.metrics.requests.labels(endpoint, backend.model, version, str(status)),
+                self.metrics.duration.labels(endpoint, backend.model, version),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
+        self._sample(backend.label, status, seconds)
 
     # -- lifecycle ------------------------------------------------------------------
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            limits = httpx.Limits(max_connections=self.max_connections, max_keepalive_connections=self.max_connections)
-            self._client = httpx.AsyncClient(timeout=self.timeout_s, limits=limits)
-        return self._client
-
     async def aclose(self) -> None:
         for task in list(self._shadow_tasks):
             task.cancel()
         if self._shadow_tasks:
             await asyncio.gather(*self._shadow_tasks, return_exceptions=True)
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        await self._upstream.aclose()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -340,26 +348,22 @@ class Gateway:
         forward = [(k, v) for k, v in headers.items() if k not in _HOP and k != b"x-request-id"]
         forward.append((b"x-request-id", request_id))
         query = scope.get("query_string") or b""
-        target = backend.url + rewrite_path(path, table.config.endpoint, backend)
+        target = rewrite_path(path, table.config.endpoint, backend)
         if query:
             target += "?" + query.decode("latin-1")
         method: str = scope["method"]
         started = time.perf_counter()
         try:
-            upstream = await self._http().request(method, target, content=body, headers=forward)
-        except httpx.TimeoutException:
-            await self._failed(send, backend, path, 504, "timeout", started)
+            upstream = await self._upstream.request(method, backend.url, target, forward, body)
+        except UpstreamError as exc:
+            await self._failed(send, backend, path, 504 if exc.reason == "timeout" else 502, exc.reason, started)
             return
-        except httpx.TransportError as exc:
-            reason = "connect" if isinstance(exc, httpx.ConnectError) else "protocol"
-            await self._failed(send, backend, path, 502, reason, started)
-            return
-        reply = [(k, v) for k, v in upstream.headers.raw if k.lower() not in _DROP_REPLY]
+        reply = [(k, v) for k, v in upstream.headers if k not in _DROP_REPLY]
         reply.append((VERSION_HEADER, backend.label.encode()))
         reply.append((ENDPOINT_HEADER, table.config.endpoint.encode()))
-        content = upstream.content
-        await _reply(send, upstream.status_code, content, headers=reply)
-        self._observe(backend, upstream.status_code, time.perf_counter() - started)
+        content = upstream.body
+        await _reply(send, upstream.status, content, headers=reply)
+        self._observe(backend, upstream.status, time.perf_counter() - started)
         if table.config.shadows and method == "POST":
             self._mirror(table, method, path, query, forward, body, backend, content, request_id.decode("latin-1"))
 
@@ -392,11 +396,11 @@ class Gateway:
             if len(self._shadow_tasks) >= self.max_shadow_inflight:
                 self.metrics.shadow_dropped.labels(endpoint, target.model, str(target.version)).inc()
                 continue
-            url = target.url + rewrite_path(path, endpoint, target)
+            where = rewrite_path(path, endpoint, target)
             if query:
-                url += "?" + query.decode("latin-1")
+                where += "?" + query.decode("latin-1")
             task = asyncio.get_running_loop().create_task(
-                self._shadow_call(endpoint, method, url, headers, body, primary, target, primary_body, request_id)
+                self._shadow_call(endpoint, method, where, headers, body, primary, target, primary_body, request_id)
             )
             self._shadow_tasks.add(task)
             self.metrics.shadow_inflight.labels(endpoint).set(len(self._shadow_tasks))
@@ -410,7 +414,7 @@ class Gateway:
         self,
         endpoint: str,
         method: str,
-        url: str,
+        where: str,  # path and query on the target
         headers: list[tuple[bytes, bytes]],
         body: bytes,
         primary: Backend,
@@ -422,15 +426,16 @@ class Gateway:
         status: int | None = None
         answer = b""
         try:
-            response = await self._http().request(method, url, content=body, headers=headers)
-            status, answer = response.status_code, response.content
+            response = await self._upstream.request(method, target.url, where, headers, body)
+            status, answer = response.status, response.body
             result = "match" if status < 400 and same_outputs(primary_body, answer) else "mismatch"
             if status >= 400:
                 result = "error"
-        except httpx.HTTPError:
+        except UpstreamError:
             result = "error"
         latency_ms = (time.perf_counter() - started) * 1000.0
         self.metrics.shadow.labels(endpoint, target.model, str(target.version), result).inc()
+        self._sample(target.label, status, latency_ms / 1000.0)
         if self.on_shadow is not None:
             outcome = ShadowResult(
                 request_id, primary.label, target.label, status, latency_ms, result, primary_body, answer

@@ -1,6 +1,7 @@
 """The rollout state machine: pure functions from (state, spec, observation) to the next
 transition, each with a reason. No I/O: the service stores what these decide, the
-controller (next increment) feeds them observations.
+controller (:mod:`shipyard.deploy.controller`) feeds them observations through
+:func:`shipyard.deploy.service.observe`.
 
 A rollout moves traffic from the *stable* routes (what served before) to the *desired*
 routes of a new revision. ``weight`` is the percent of requests that follow the desired

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shipyard.deploy.analysis import AnalysisResult
 from shipyard.deploy.spec import EndpointSpec
 
 
@@ -97,3 +98,11 @@ class RollbackIn(_In):
 
 class PromoteIn(_In):
     full: bool = Field(default=False, description="Skip every remaining step, not only the current pause.")
+
+
+class ObserveIn(_In):
+    """What the controller saw of one revision (``POST …/endpoints/{name}/observe``)."""
+
+    revision: int = Field(ge=1, description="The revision observed; an older one than the latest is refused (409).")
+    ready: bool = Field(description="Whether the model servers of the new routes answer their health checks.")
+    analysis: AnalysisResult | None = Field(default=None, description="The judge's verdict during an analysis step.")

@@ -26,6 +26,7 @@ from typing import Any, Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from shipyard.deploy.analysis import AnalysisResult
 from shipyard.deploy.rollout import TERMINAL, Observation, Phase, RolloutState, Transition, blend, run
 from shipyard.deploy.schemas import Change, EndpointOut, RolloutOut, TrafficShare, TransitionOut
 from shipyard.deploy.spec import EndpointSpec, RouteSpec
@@ -453,6 +454,39 @@ def advance(
     return endpoint, transitions
 
 
+def observe(
+    session: Session,
+    actor: Actor,
+    project: Project,
+    name: str,
+    *,
+    revision: int,
+    ready: bool,
+    analysis: AnalysisResult | None = None,
+) -> tuple[Endpoint, list[Transition]]:
+    """What the controller saw of revision ``revision``: whether its model servers are
+    ready and, during an analysis step, the judge's verdict. Moves the rollout as the state
+    machine says (a pause whose time is up ends here too) and keeps the latest verdict on
+    the rollout even when it decides nothing yet. An observation of an older revision is
+    refused (409): the controller must look again."""
+    endpoint = get(session, project, name, for_update=True)
+    if revision != endpoint.revision:
+        raise Conflict(
+            f"the observation is of revision {revision} of endpoint '{name}', but revision {endpoint.revision} "
+            "is the latest; observe it instead",
+            {"resource": "endpoint", "name": name, "revision": endpoint.revision},
+        )
+    rollout = latest_rollout(session, endpoint)
+    if Phase(rollout.phase) in TERMINAL:
+        return endpoint, []
+    endpoint, transitions = advance(
+        session, actor, project, name, Observation(now=utcnow(), ready=ready, analysis=analysis)
+    )
+    if analysis is not None and not transitions:
+        rollout.analysis = analysis.model_dump(mode="json")
+    return endpoint, transitions
+
+
 def promote(session: Session, actor: Actor, project: Project, name: str, *, full: bool = False) -> Endpoint:
     """Resume the running rollout past its current pause or analysis (``full``: skip every
     remaining step). The person promoting vouches that the new version is ready."""
@@ -532,6 +566,7 @@ __all__ = [
     "history",
     "latest_rollout",
     "list_endpoints",
+    "observe",
     "promote",
     "record_transition",
     "rollback",

@@ -9,29 +9,66 @@
 Pure computation: no database, no HTTP. Reference: ``docs/monitoring.md``.
 """
 
-from shipyard.monitoring.drift import (
-    DEFAULT_THRESHOLDS,
-    ColumnDrift,
-    ColumnKind,
-    DriftReport,
-    DriftSpec,
-    Method,
-    MethodChoice,
-    compare_profiles,
-    detect_drift,
-    detect_drift_by_slice,
-    detect_drift_parquet,
-)
-from shipyard.monitoring.errors import MonitoringInputError
-from shipyard.monitoring.profiles import DatasetProfile, profile_batches, profile_frame
-from shipyard.monitoring.quality import (
-    ColumnRule,
-    QualityCheck,
-    QualityReport,
-    QualitySpec,
-    check_quality,
-    infer_quality_spec,
-)
+import importlib as _importlib
+import typing as _typing
+
+if _typing.TYPE_CHECKING:
+    from shipyard.monitoring.drift import (
+        DEFAULT_THRESHOLDS,
+        ColumnDrift,
+        ColumnKind,
+        DriftReport,
+        DriftSpec,
+        Method,
+        MethodChoice,
+        compare_profiles,
+        detect_drift,
+        detect_drift_by_slice,
+        detect_drift_parquet,
+    )
+    from shipyard.monitoring.errors import MonitoringInputError
+    from shipyard.monitoring.profiles import DatasetProfile, profile_batches, profile_frame
+    from shipyard.monitoring.quality import (
+        ColumnRule,
+        QualityCheck,
+        QualityReport,
+        QualitySpec,
+        check_quality,
+        infer_quality_spec,
+    )
+
+# name -> module. Imported on first use (PEP 562): the tables and the service layer import
+# this package, and the control plane must start without numpy (the monitoring extra).
+_LAZY = {
+    **dict.fromkeys(
+        ["DEFAULT_THRESHOLDS", "ColumnKind", "ColumnRule", "DriftSpec", "Method", "MethodChoice", "QualitySpec"],
+        "shipyard.monitoring.specs",
+    ),
+    **dict.fromkeys(
+        [
+            "ColumnDrift",
+            "DriftReport",
+            "compare_profiles",
+            "detect_drift",
+            "detect_drift_by_slice",
+            "detect_drift_parquet",
+        ],
+        "shipyard.monitoring.drift",
+    ),
+    "MonitoringInputError": "shipyard.monitoring.errors",
+    **dict.fromkeys(["DatasetProfile", "profile_batches", "profile_frame"], "shipyard.monitoring.profiles"),
+    **dict.fromkeys(
+        ["QualityCheck", "QualityReport", "check_quality", "infer_quality_spec"], "shipyard.monitoring.quality"
+    ),
+}
+
+
+def __getattr__(name: str) -> _typing.Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'shipyard.monitoring' has no attribute {name!r}")
+    return getattr(_importlib.import_module(module), name)
+
 
 __all__ = [
     "DEFAULT_THRESHOLDS",

@@ -40,10 +40,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field
 
 from shipyard.monitoring import _frames, _stats
 from shipyard.monitoring.errors import MonitoringInputError
@@ -54,74 +54,18 @@ from shipyard.monitoring.profiles import (
     Profile,
     profile_column,
 )
+from shipyard.monitoring.specs import (
+    DEFAULT_THRESHOLDS,
+    NUMERIC_ONLY,
+    P_VALUE_METHODS,
+    ColumnKind,
+    DriftSpec,
+    Method,
+    MethodChoice,
+    ScoreType,
+)
 
-ColumnKind = Literal["numeric", "categorical"]
-Method = Literal["ks", "wasserstein", "psi", "chisquare", "z", "jensenshannon"]
-MethodChoice = Literal["auto", "ks", "wasserstein", "psi", "chisquare", "z", "jensenshannon"]
-ScoreType = Literal["p_value", "distance"]
-
-DEFAULT_THRESHOLDS: dict[Method, float] = {
-    "ks": 0.05,
-    "wasserstein": 0.1,
-    "psi": 0.1,
-    "chisquare": 0.05,
-    "z": 0.05,
-    "jensenshannon": 0.1,
-}
-P_VALUE_METHODS: frozenset[Method] = frozenset({"ks", "chisquare", "z"})
-NUMERIC_ONLY: frozenset[Method] = frozenset({"ks", "wasserstein"})
 STURGES_MIN_DISTINCT = 20  # jensenshannon/psi(sturges) on numbers: value counts up to this many distinct values
-
-
-class DriftSpec(BaseModel):
-    """What to compare and how. Every field has a default; ``DriftSpec()`` is Evidently's preset."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    columns: list[str] | None = Field(default=None, description="Columns to compare; default every reference column.")
-    kinds: dict[str, ColumnKind] = Field(default_factory=dict, description="Declared kinds; others are inferred.")
-    numeric_method: MethodChoice = "auto"
-    categorical_method: MethodChoice = "auto"
-    column_methods: dict[str, MethodChoice] = Field(default_factory=dict, description="Per-column method override.")
-    thresholds: dict[Method, float] = Field(default_factory=dict, description="Per-method threshold override.")
-    column_thresholds: dict[str, float] = Field(default_factory=dict, description="Per-column threshold override.")
-    drift_share: float = Field(default=0.5, gt=0, le=1, description="Dataset drifts at this share of drifted columns.")
-    small_sample_limit: int = Field(default=1000, ge=1, description="auto: tests up to this many reference values.")
-    few_values_limit: int = Field(default=5, ge=2, description="auto: numbers with this few values are categories.")
-    integer_cardinality_limit: int = Field(
-        default=10, ge=0, description="Integers with this few values are categorical."
-    )
-    psi_bins: int = Field(default=10, ge=2, description="PSI: number of reference-quantile bins.")
-    psi_binning: Literal["quantile", "sturges"] = "quantile"
-    psi_epsilon: float = Field(default=1e-4, gt=0, lt=1, description="PSI: share given to an empty bin.")
-    chisquare_test: Literal["homogeneity", "goodness_of_fit"] = Field(
-        default="homogeneity",
-        description="homogeneity: two-sample test on the 2 x k table; goodness_of_fit: current counts against "
-        "the reference shares taken as exact (Evidently's; more false alarms, since the reference is a sample too).",
-    )
-
-    @model_validator(mode="after")
-    def _valid_thresholds(self) -> DriftSpec:
-        for method, value in self.thresholds.items():
-            _check_threshold(method, value, f"thresholds[{method!r}]")
-        for column, value in self.column_thresholds.items():
-            if not value > 0:
-                raise ValueError(f"column_thresholds[{column!r}] must be > 0")
-        return self
-
-    def threshold_for(self, column: str, method: Method) -> float:
-        if column in self.column_thresholds:
-            value = self.column_thresholds[column]
-            _check_threshold(method, value, f"column_thresholds[{column!r}]")
-            return value
-        return self.thresholds.get(method, DEFAULT_THRESHOLDS[method])
-
-
-def _check_threshold(method: Method, value: float, where: str) -> None:
-    if method in P_VALUE_METHODS and not 0 < value < 1:
-        raise ValueError(f"{where}: {method} compares a p-value; its threshold must be in (0, 1)")
-    if not value > 0:
-        raise ValueError(f"{where} must be > 0")
 
 
 class ColumnDrift(BaseModel):

@@ -29,71 +29,15 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field
 
-from shipyard.models.signature import NUMERIC_TYPES, ColumnSpec, ModelSignature, ValueType, values_type
+from shipyard.models.signature import NUMERIC_TYPES, values_type
 from shipyard.monitoring import _frames
 from shipyard.monitoring.errors import MonitoringInputError
+from shipyard.monitoring.specs import ColumnRule, QualitySpec
 
 CheckName = Literal["missing_column", "extra_column", "type", "missing", "out_of_range", "unseen", "duplicates"]
-Category = bool | int | float | str
 MAX_LISTED = 20  # unseen values listed in a check's details
-
-
-class ColumnRule(BaseModel):
-    """One expected column: a signature column plus optional range, categories and thresholds."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str = Field(min_length=1)
-    type: ValueType | None = Field(default=None, description="Expected value type; None: not checked.")
-    optional: bool = Field(default=False, description="The column may be absent.")
-    minimum: float | None = None
-    maximum: float | None = None
-    categories: list[Category] | None = Field(default=None, description="Allowed values; None: not checked.")
-    max_missing_rate: float | None = Field(default=None, ge=0, le=1)
-    max_out_of_range_rate: float | None = Field(default=None, ge=0, le=1)
-    max_unseen_rate: float | None = Field(default=None, ge=0, le=1)
-
-    @model_validator(mode="after")
-    def _range_ordered(self) -> ColumnRule:
-        if self.minimum is not None and self.maximum is not None and self.minimum > self.maximum:
-            raise ValueError(f"column {self.name!r}: minimum {self.minimum} > maximum {self.maximum}")
-        return self
-
-
-class QualitySpec(BaseModel):
-    """Expected columns and the thresholds of every check."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    columns: list[ColumnRule] = Field(min_length=1)
-    allow_extra_columns: bool = True
-    max_missing_rate: float = Field(default=0.05, ge=0, le=1)
-    max_out_of_range_rate: float = Field(default=0.01, ge=0, le=1)
-    max_unseen_rate: float = Field(default=0.0, ge=0, le=1)
-    max_duplicate_rate: float = Field(default=0.01, ge=0, le=1)
-    check_duplicates: bool = True
-
-    @model_validator(mode="after")
-    def _unique_names(self) -> QualitySpec:
-        names = [c.name for c in self.columns]
-        repeated = sorted({n for n in names if names.count(n) > 1})
-        if repeated:
-            raise ValueError(f"columns repeats {repeated}")
-        return self
-
-    @classmethod
-    def from_signature(
-        cls, signature: ModelSignature, *, include_outputs: bool = False, **settings: Any
-    ) -> QualitySpec:
-        """Columns and types of a column-based signature (inputs, and outputs if asked)."""
-        specs = list(signature.inputs) + (list(signature.outputs or []) if include_outputs else [])
-        columns = [s for s in specs if isinstance(s, ColumnSpec)]
-        if len(columns) != len(specs):
-            raise MonitoringInputError("the signature describes tensors, not columns; data quality needs columns")
-        rules = [ColumnRule(name=s.name, type=s.type, optional=s.optional) for s in columns]
-        return cls(columns=rules, **settings)
 
 
 class QualityCheck(BaseModel):

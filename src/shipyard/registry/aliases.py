@@ -14,11 +14,13 @@ import re
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from shipyard.artifacts.backends import BlobStore
 from shipyard.errors import Conflict, InvalidArgument, NotFound
 from shipyard.events import service as events
 from shipyard.events.context import Actor
 from shipyard.projects.tables import Project
 from shipyard.registry import models, versions
+from shipyard.registry.guards import promotion_details
 from shipyard.registry.schemas import VersionStatus
 from shipyard.registry.tables import ModelAlias, ModelAliasChange, ModelVersion, ProtectedAlias, RegisteredModel
 from shipyard.store.base import utcnow
@@ -49,9 +51,12 @@ def set_alias(
     number: int,
     *,
     approval: int | None = None,
+    store: BlobStore | None = None,
 ) -> tuple[RegisteredModel, ModelVersion]:
     """Point ``@alias`` of ``name`` at version ``number``. A protected alias is refused
-    unless ``approval`` names the approved request applying it (recorded on the event)."""
+    unless ``approval`` names the approved request applying it (recorded on the event); a
+    gated alias is refused unless the version passes its gate (:mod:`shipyard.registry.guards`;
+    ``store`` lets the gate read the version's manifest)."""
     check_alias(alias)
     model = models.get_for_update(session, project, name)
     _check_unprotected(session, project, name, alias, approval, f"{number}")
@@ -63,9 +68,10 @@ def set_alias(
         )
     current = session.get(ModelAlias, (model.id, alias))
     previous: int | None = None
+    if current is not None and current.version_id == version.id:
+        return model, version
+    gate = promotion_details(session, store, actor, project, model, version, alias)
     if current is not None:
-        if current.version_id == version.id:
-            return model, version
         previous = session.scalar(select(ModelVersion.version).where(ModelVersion.id == current.version_id))
         current.version_id = version.id
         current.updated_at = utcnow()
@@ -76,7 +82,7 @@ def set_alias(
         ModelAliasChange(model_id=model.id, alias=alias, from_version=previous, to_version=number, actor=actor.name)
     )
     session.flush()
-    extra = {"approval": approval} if approval is not None else {}
+    extra = ({"approval": approval} if approval is not None else {}) | gate
     models.event(
         session, actor, "model_alias.set", model, alias=alias, from_version=previous, to_version=number, **extra
     )

@@ -25,6 +25,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from shipyard.artifacts.backends import BlobStore
 from shipyard.errors import Conflict, InvalidArgument, NotFound, PermissionDenied
 from shipyard.events import service as events
 from shipyard.events.context import Actor
@@ -185,15 +186,18 @@ def _decide(row: AliasChangeRequest, actor: Actor, status: RequestStatus, commen
     row.decided_at = utcnow()
 
 
-def approve(session: Session, actor: Actor, project: Project, request_id: int, comment: str) -> AliasChangeRequest:
-    """Approve a pending request and apply it, in this unit of work."""
+def approve(
+    session: Session, actor: Actor, project: Project, request_id: int, comment: str, *, store: BlobStore | None = None
+) -> AliasChangeRequest:
+    """Approve a pending request and apply it, in this unit of work (a gated alias must
+    pass its gate too: ``store`` lets the gate read the version's manifest)."""
     text = _required(comment, "approve a change")
     row, model = _pending(session, project, request_id)
     _four_eyes(row, actor, "approve")
     model = models.get_for_update(session, project, model.name)
     _check_fresh(session, row, model)
     if row.to_version is not None:
-        aliases.set_alias(session, actor, project, model.name, row.alias, row.to_version, approval=row.id)
+        aliases.set_alias(session, actor, project, model.name, row.alias, row.to_version, approval=row.id, store=store)
     else:
         aliases.delete_alias(session, actor, project, model.name, row.alias, approval=row.id)
     _decide(row, actor, RequestStatus.APPROVED, text)

@@ -16,11 +16,13 @@ from shipyard.auth import bootstrap
 from shipyard.auth.authentication import Authenticator
 from shipyard.auth.identity import Identity, local_user
 from shipyard.logging import configure_logging, get_logger
+from shipyard.monitoring.scheduler import start_scheduler
 from shipyard.server import authz, errors
 from shipyard.server.headers import SecurityHeadersMiddleware
 from shipyard.server.metrics import HttpMetrics
 from shipyard.server.middleware import RequestContextMiddleware
 from shipyard.server.routes import (
+    alerts,
     approvals,
     audit,
     blobs,
@@ -28,10 +30,12 @@ from shipyard.server.routes import (
     endpoints,
     events,
     experiments,
+    gates,
     health,
     identity,
     members,
     models,
+    monitors,
     projects,
     runs,
     tokens,
@@ -99,7 +103,10 @@ def create_app(settings: Settings, *, embedded: bool = False) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        scheduler = None if embedded else start_scheduler(app_state.db, settings)  # monitors' cron schedules
         yield
+        if scheduler is not None:
+            scheduler.stop()
         app_state.db.dispose()
         if app_state.authenticator is not None and app_state.authenticator.oidc is not None:
             app_state.authenticator.oidc.close()
@@ -131,9 +138,12 @@ def create_app(settings: Settings, *, embedded: bool = False) -> FastAPI:
         runs.router,
         models.router,
         approvals.router,
+        gates.router,
         endpoints.router,
         events.router,
         audit.router,
+        alerts.router,
+        monitors.router,
     ):
         app.include_router(router)
     # The middleware stack, innermost first (each add_middleware wraps the stack so far):

@@ -180,6 +180,12 @@ class Supervisor:
         return self.exit_code
 
     def _on_signal(self, sig: int, frame: FrameType | None) -> None:
+        if self._stopping_since is None:
+            # Forward at once, not at the next poll: until a worker has the signal it still
+            # answers ready, and readiness must fail as soon as the server is told to stop.
+            self._stop(0)
+            self._signals.append(-sig)  # logged by the loop (no logging inside a handler)
+            return
         self._signals.append(sig)
 
     # -- the loop --------------------------------------------------------------------------
@@ -206,9 +212,8 @@ class Supervisor:
         return self.settings.drain_delay_s + self.settings.grace_period_s + KILL_MARGIN_S
 
     def _signalled(self, sig: int) -> None:
-        if self._stopping_since is None:
-            log.info("stopping: draining every worker", signal=signal.Signals(sig).name, workers=len(self.workers))
-            self._stop(0)
+        if sig < 0:  # the first stop signal, already forwarded by the handler
+            log.info("stopping: draining every worker", signal=signal.Signals(-sig).name, workers=len(self.workers))
         elif sig == signal.SIGINT:
             log.warning("second interrupt: killing the workers", pids=sorted(self.workers))
             self.exit_code = 1

@@ -18,7 +18,7 @@ from shipyard.registry.schemas import (
 )
 from shipyard.registry.tables import AliasChangeRequest
 from shipyard.server.authz import authorize
-from shipyard.server.deps import CurrentActor, Paging, ReadSession, WriteSession
+from shipyard.server.deps import CurrentActor, Paging, ReadSession, State, WriteSession
 
 router = APIRouter(prefix="/api/v1/projects/{project}", tags=["registry"])
 
@@ -111,10 +111,10 @@ def get_request(project: str, request_id: int, session: ReadSession) -> AliasReq
     summary="Approve (not your own request) and apply the change",
 )
 def approve_request(
-    project: str, request_id: int, body: AliasDecision, session: WriteSession, actor: CurrentActor
+    project: str, request_id: int, body: AliasDecision, session: WriteSession, actor: CurrentActor, state: State
 ) -> AliasRequestOut:
     p = projects.get_by_name(session, project)
-    return _one(session, approvals.approve(session, actor, p, request_id, body.comment))
+    return _one(session, approvals.approve(session, actor, p, request_id, body.comment, store=state.blobs))
 
 
 @router.post(

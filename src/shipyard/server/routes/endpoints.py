@@ -7,7 +7,15 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from shipyard.deploy import service as endpoints
-from shipyard.deploy.schemas import ApplyResult, EndpointList, EndpointOut, PromoteIn, RollbackIn, RolloutHistory
+from shipyard.deploy.schemas import (
+    ApplyResult,
+    EndpointList,
+    EndpointOut,
+    ObserveIn,
+    PromoteIn,
+    RollbackIn,
+    RolloutHistory,
+)
 from shipyard.deploy.spec import EndpointSpec
 from shipyard.errors import InvalidArgument
 from shipyard.projects import service as projects
@@ -95,4 +103,20 @@ def promote_endpoint(
 ) -> EndpointOut:
     p = projects.get_by_name(session, project)
     endpoint = endpoints.promote(session, actor, p, name, full=body.full)
+    return endpoints.endpoint_out(session, p, endpoint, with_transitions=True)
+
+
+@router.post(
+    "/{name}/observe",
+    dependencies=[Depends(authorize("endpoint.write"))],
+    response_model=EndpointOut,
+    summary="The controller's report: readiness of the new routes and the analysis verdict",
+)
+def observe_endpoint(
+    project: str, name: str, body: ObserveIn, session: WriteSession, actor: CurrentActor
+) -> EndpointOut:
+    p = projects.get_by_name(session, project)
+    endpoint, _ = endpoints.observe(
+        session, actor, p, name, revision=body.revision, ready=body.ready, analysis=body.analysis
+    )
     return endpoints.endpoint_out(session, p, endpoint, with_transitions=True)

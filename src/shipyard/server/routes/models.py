@@ -222,11 +222,10 @@ def restore_version(
     summary="Point an alias at a version (atomic)",
 )
 def set_alias(
-    project: str, name: str, alias: str, body: AliasSet, session: WriteSession, actor: CurrentActor
+    project: str, name: str, alias: str, body: AliasSet, session: WriteSession, actor: CurrentActor, state: State
 ) -> ModelVersionOut:
-    return _version(
-        session, aliases.set_alias(session, actor, projects.get_by_name(session, project), name, alias, body.version)
-    )
+    p = projects.get_by_name(session, project)
+    return _version(session, aliases.set_alias(session, actor, p, name, alias, body.version, store=state.blobs))
 
 
 @router.delete(
