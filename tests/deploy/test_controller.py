@@ -360,8 +360,6 @@ def test_a_controller_restarted_mid_canary_resumes_where_the_rollout_stands(
 
     first.proc.send_signal(signal.SIGKILL)  # the controller dies outright in the pause
     first.proc.wait(timeout=10)
-    for pid in children:  # its model servers do not outlive it (they get SIGTERM and drain)
-        until(lambda: not _alive(pid), f"model server {pid} exits")  # noqa: B023 (called right away)
 
     second = EndpointProcess("e", env, "--prediction-log", "off", "--grace-period", "2")
     endpoints_started.append(second)
@@ -387,6 +385,24 @@ def test_a_controller_restarted_mid_canary_resumes_where_the_rollout_stands(
     assert sum("weight 50%" in r for r in steps) == 1, steps  # resumed, not restarted from step 0
     until(lambda: second.status()["serving"] == ["m/2 100%"], "the gateway follows")
     assert second.stop() == 0
+    for pid in children:  # the first controller's model servers did not outlive it: SIGTERM, then a drain
+        until(
+            lambda: not _alive(pid),  # noqa: B023 (called right away)
+            f"model server {pid} of the killed controller exits",
+            timeout=120,
+            explain=lambda: _proc_state(pid),  # noqa: B023
+        )
+
+
+def _proc_state(pid: int) -> str:
+    """What a process that should have gone is doing (for the failure message)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError as exc:
+        return f"unreadable: {exc}"
+    keep = ("State", "PPid", "SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt", "Threads")
+    return cmdline + "\n" + "\n".join(line for line in status.splitlines() if line.startswith(keep))
 
 
 def _alive(pid: int) -> bool:

@@ -21,7 +21,12 @@ def serve_endpoint(
     scale_down_delay: Annotated[
         float, typer.Option(help="Seconds a version keeps running after it stops serving (instant switch-back).", min=0)
     ] = 30.0,
-    grace_period: Annotated[float, typer.Option(help="Seconds to finish in-flight requests on SIGTERM.", min=0)] = 30.0,
+    grace_period: Annotated[
+        float,
+        typer.Option(
+            help="Seconds to finish in-flight requests on SIGTERM (the gateway and each model server).", min=0
+        ),
+    ] = 30.0,
     prediction_log: Annotated[
         str | None,
         typer.Option(
@@ -75,6 +80,7 @@ def serve_endpoint(
                 env=child_environment(settings),
                 serve_args=serve_arg or [],
                 prediction_log=None if log_url == "off" else log_url,
+                grace_period_s=grace_period,
             )
         configure_logging(settings.logging)
         err.print(f"endpoint {target.project}/{name}: revision {target.revision}, {target.phase}", highlight=False)

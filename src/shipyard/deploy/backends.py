@@ -39,6 +39,7 @@ log = get_logger("shipyard.controller")
 LISTENING = re.compile(r"Listening on (http://\S+)")
 READY_PATH = "/v2/health/ready"
 RESTART_DELAYS_S = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+STOP_MARGIN_S = 15.0  # beyond a server's grace period (its drain delay and exit) before it is killed
 
 
 @dataclass(frozen=True)
@@ -133,8 +134,10 @@ class LocalProcesses:
         prediction_log: str | None = None,
         host: str = "127.0.0.1",
         probe_timeout_s: float = 1.0,
+        grace_period_s: float = 30.0,
     ) -> None:
         self.endpoint = endpoint
+        self.grace_period_s = grace_period_s
         self.project = project
         self.env = dict(os.environ if env is None else env)
         self.env["SHIPYARD_CLIENT_PROJECT"] = project  # models:/NAME/VERSION is looked up in the endpoint's project
@@ -189,11 +192,11 @@ class LocalProcesses:
             for label, p in sorted(self._procs.items())
         ]
 
-    def close(self, grace_s: float = 30.0) -> None:
+    def close(self) -> None:
         for p in self._procs.values():
             self._stop(p)
         self._procs.clear()
-        deadline = time.monotonic() + grace_s
+        deadline = time.monotonic() + self.grace_period_s + STOP_MARGIN_S
         for p in self._draining:
             try:
                 p.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
@@ -207,7 +210,8 @@ class LocalProcesses:
     # -- processes --------------------------------------------------------------------
     def command(self, version: Version) -> list[str]:
         argv = [sys.executable, "-m", "shipyard", "serve", f"models:/{version.model}/{version.version}"]
-        argv += ["--host", self.host, "--port", "0", "--name", version.model, *self.serve_args]
+        argv += ["--host", self.host, "--port", "0", "--name", version.model]
+        argv += ["--grace-period", f"{self.grace_period_s:g}", *self.serve_args]
         if version.replicas > 1:
             argv += ["--workers", str(version.replicas)]
         if self.prediction_log:
