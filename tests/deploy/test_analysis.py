@@ -119,3 +119,89 @@ def test_spec_validation() -> None:
         AnalysisSpec(checks=[MetricCheck(metric="error")], pass_score=0.5, marginal_score=0.9)
     with pytest.raises(ValidationError):
         MetricCheck(metric="error", tolerance=-1)
+
+
+def _rules_spec(*rules: str, min_samples: int = 50) -> AnalysisSpec:
+    return AnalysisSpec(checks=[MetricCheck(metric="error", min_samples=min_samples)], rules=list(rules))
+
+
+def _flat(n: int, *, errors: int = 0, latency_ms: float = 10.0) -> dict[str, list[float]]:
+    return {"error": [1.0] * errors + [0.0] * (n - errors), "latency_ms": [latency_ms] * n}
+
+
+def test_a_passing_rule_is_reported_with_its_numbers() -> None:
+    result = analyse(_rules_spec("p99_latency_ms <= 50"), _flat(100), _flat(100, latency_ms=20.0))
+    assert result.outcome == "success"
+    rule = next(m for m in result.metrics if m.metric == "p99_latency_ms <= 50")
+    assert (rule.decision, rule.critical, rule.candidate, rule.allowed) == ("pass", True, 20.0, 50.0)
+    assert (rule.n_stable, rule.n_candidate) == (100, 100)
+    assert "p99_latency_ms = 20, required <= 50" in rule.reason
+
+
+def test_a_failing_rule_fails_the_analysis_outright() -> None:
+    # 2 % errors: within the check's noise (not significant on 100 samples) but over the rule's limit
+    result = analyse(_rules_spec("error_rate <= 0.01"), _flat(100), _flat(100, errors=2))
+    assert result.outcome == "failure"
+    rule = next(m for m in result.metrics if m.metric == "error_rate <= 0.01")
+    assert rule.decision == "fail"
+    assert rule.candidate == pytest.approx(0.02)
+    assert any("rule 'error_rate <= 0.01'" in r for r in result.reasons)
+
+
+def test_baseline_arithmetic_reads_the_stable_version() -> None:
+    stable, slow = _flat(100, latency_ms=40.0), _flat(100, latency_ms=50.0)
+    relative = analyse(_rules_spec("p99_latency_ms <= baseline * 1.2"), stable, slow)
+    rule = relative.metrics[-1]
+    assert (rule.decision, rule.stable) == ("fail", 40.0)
+    assert rule.allowed == pytest.approx(48.0)
+    percent = analyse(_rules_spec("p99_latency_ms <= baseline + 30%"), stable, slow)
+    assert percent.metrics[-1].decision == "pass"
+    other = analyse(_rules_spec("mean_latency_ms <= baseline.p99_latency_ms + 5"), stable, _flat(100, latency_ms=44.0))
+    assert (other.metrics[-1].decision, other.metrics[-1].allowed) == ("pass", 45.0)
+    errors = analyse(_rules_spec("error_rate <= baseline + 0.01", "requests >= 100"), _flat(100), _flat(100, errors=1))
+    assert [m.decision for m in errors.metrics[1:]] == ["pass", "pass"]
+
+
+def test_a_rule_with_too_few_samples_is_inconclusive() -> None:
+    spec = _rules_spec("p99_latency_ms <= 50", min_samples=2)
+    spec = AnalysisSpec(checks=[*spec.checks, MetricCheck(metric="latency_ms", min_samples=80)], rules=spec.rules)
+    result = analyse(spec, _flat(60), _flat(60, latency_ms=100.0))  # the checks decide; the rule needs 80
+    assert result.outcome == "inconclusive"
+    rule = result.metrics[-1]
+    assert rule.decision == "inconclusive"
+    assert "needs 80 samples on each side, has 60 stable and 60 candidate" in rule.reason
+    assert rule.reason in result.reasons
+
+
+@pytest.mark.parametrize(
+    ("rule", "why"),
+    [
+        ("artifact format in [skops, onnx]", "promotion gate"),
+        ("signature compatible with baseline", "signature"),
+        ("evaluated on a dataset registered within 30 days", "promotion gate"),
+        ("error_rate[slice=region:EU] <= 0.01", "slices"),
+        ("auc >= 0.8", "'roc_auc' is not measured on live traffic"),
+        ("error_rate < baseline significant", "'significant'"),
+        ("error_rate meets threshold=0.01", "'meets'"),
+        ("error_rate <= 0.01; requests >= 10", "one rule per entry"),
+        ("error_rate = 0.01", "column 12: expected a comparison"),
+    ],
+)
+def test_offline_only_rules_are_refused_when_the_spec_is_parsed(rule: str, why: str) -> None:
+    from shipyard.deploy.spec import parse_spec
+    from shipyard.errors import ValidationFailed
+
+    body = {
+        "name": "iris",
+        "routes": [{"model": "iris", "version": 1, "weight": 100}],
+        "analysis": {"checks": [{"metric": "error"}], "rules": ["p99_latency_ms <= 50", rule]},
+    }
+    with pytest.raises(ValidationFailed, match=r"^analysis\.rules\.1: ") as caught:
+        parse_spec(body)
+    assert why in caught.value.message
+    assert caught.value.details["fields"][0]["field"] == "analysis.rules.1"
+
+
+def test_no_rules_leaves_the_stored_form_as_before() -> None:
+    assert "rules" not in default_spec().model_dump(mode="json")  # existing specs keep their digest
+    assert _rules_spec("requests >= 5").model_dump(mode="json")["rules"] == ["requests >= 5"]

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from shipyard.cli.main import app as cli
 from shipyard.client import Client
 from shipyard.deploy.analysis import AnalysisResult, analyse, default_spec
-from shipyard.errors import Conflict
+from shipyard.errors import Conflict, ValidationFailed
 
 STEPS = {"type": "canary", "steps": [{"set_weight": 25}, {"analysis": {"interval": "1s", "timeout": "1h"}}]}
 
@@ -86,3 +86,30 @@ def test_serve_refuses_bad_arguments_naming_them(iris_versions: Client, cli_args
     bad = runner.invoke(cli, [*cli_args, "endpoints", "serve", "iris", "--backend-url", "http://x"])
     assert bad.exit_code == 2
     assert "--backend-url must contain {service}" in bad.output
+
+
+def test_a_failing_analysis_rule_aborts_the_rollout_naming_it(iris_versions: Client) -> None:
+    c = iris_versions
+    analysis = {"checks": [{"metric": "error", "absolute_tolerance": 0.05}], "rules": ["p99_latency_ms <= 50"]}
+    c.apply_endpoint(spec(1))
+    offline = {"checks": [{"metric": "error"}], "rules": ["artifact format in [onnx]"]}
+    with pytest.raises(ValidationFailed, match=r"analysis\.rules\.0: .*promotion gate"):
+        c.apply_endpoint(spec(2, strategy=STEPS, analysis=offline))
+    applied = c.apply_endpoint(spec(2, strategy=STEPS, analysis=analysis)).endpoint
+    assert applied is not None
+    assert applied.spec.analysis is not None
+    assert applied.spec.analysis.rules == ["p99_latency_ms <= 50"]
+    c.observe_endpoint("iris", revision=2, ready=True)
+    n = 100
+    result = analyse(
+        applied.spec.effective_analysis,
+        {"error": [0.0] * n, "latency_ms": [10.0] * n},
+        {"error": [0.0] * n, "latency_ms": [80.0] * n},
+    )
+    aborted = c.observe_endpoint("iris", revision=2, ready=True, analysis=result)
+    assert aborted.rollout is not None
+    assert aborted.rollout.phase == "Aborted"
+    assert "rule 'p99_latency_ms <= 50': p99_latency_ms = 80, required <= 50" in aborted.rollout.message
+    assert aborted.rollout.analysis is not None
+    assert aborted.rollout.analysis["metrics"][-1]["metric"] == "p99_latency_ms <= 50"
+    assert [(s.version, s.weight) for s in aborted.traffic] == [(1, 100.0)]

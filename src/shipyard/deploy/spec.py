@@ -19,6 +19,8 @@ One declarative document (YAML, JSON, or the same fields through the SDK) per en
       checks:
         - {metric: error, absolute_tolerance: 0.01, critical: true}
         - {metric: latency_ms, summary: p99, tolerance: 0.2}
+      rules:                      # gate-policy language on the live samples, each critical
+        - p99_latency_ms <= baseline * 1.2
     replicas: {min: 1, max: 3}
 
 :func:`parse_spec` turns a mapping into an :class:`EndpointSpec` and every problem into one

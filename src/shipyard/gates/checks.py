@@ -31,7 +31,6 @@ from shipyard.gates.rules import (
     FormatRule,
     MetricRef,
     MetricRule,
-    Operator,
     Rule,
     SignatureRule,
     ThresholdRule,
@@ -152,12 +151,11 @@ def _compare(rule: MetricRule, result: EvaluationResult, part: SliceResult, ctx:
     term = rule.baseline
     base = _value(result, part, term.metric, baseline=True)
     numbers: dict[str, Any] = {"value": value, "baseline": base}
-    if term.factor is not None and base == 0:
-        strict: Operator = ">" if rule.op in (">=", ">") else "<"
-        numbers |= {"target": 0.0, "met": stats.holds(value, strict, 0.0), "zero_baseline": True}
+    op, target, zero_baseline = stats.baseline_target(rule.op, base, term.offset, term.factor)
+    if zero_baseline:
+        numbers |= {"target": target, "met": stats.holds(value, op, target), "zero_baseline": True}
         return numbers
-    target = base * term.factor if term.factor is not None else base + term.offset
-    numbers |= {"target": target, "met": stats.holds(value, rule.op, target)}
+    numbers |= {"target": target, "met": stats.holds(value, op, target)}
     delta = part.delta.get(rule.metric.key) if term.metric.key == rule.metric.key else None
     if delta is not None and delta.value is not None:
         required = target - base

@@ -32,6 +32,16 @@ def holds(value: float, op: Operator, target: float) -> bool:
     return value < target
 
 
+def baseline_target(op: Operator, base: float, offset: float, factor: float | None) -> tuple[Operator, float, bool]:
+    """What a baseline comparison requires: ``(op, target, zero_baseline)``. The target is
+    ``base * factor`` (relative form) or ``base + offset``; a relative change from a zero
+    baseline is undefined, so the rule becomes "strictly better than 0" (MLflow's behaviour)."""
+    if factor is not None and base == 0:
+        strict: Operator = ">" if op in (">=", ">") else "<"
+        return strict, 0.0, True
+    return op, (base * factor if factor is not None else base + offset), False
+
+
 def direction(op: Operator) -> float:
     return 1.0 if op in (">=", ">") else -1.0
 
@@ -65,4 +75,4 @@ def holm(p_values: Sequence[float]) -> list[float]:
     return adjusted
 
 
-__all__ = ["direction", "holds", "holm", "p_meets", "p_regress", "z_score"]
+__all__ = ["baseline_target", "direction", "holds", "holm", "p_meets", "p_regress", "z_score"]
