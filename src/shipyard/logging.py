@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 
@@ -38,8 +39,21 @@ def configure_logging(cfg: LoggingSettings) -> None:
     _configured = (cfg.level, cfg.format)
 
 
+class _StderrLogger(structlog.PrintLogger):
+    """A print logger that a gone stream cannot break: a model server whose controller was
+    killed writes into a pipe nobody reads (EPIPE), and a log line must never turn into an
+    exception in the code that logged it. Lines written then are lost, as nobody reads them."""
+
+    def msg(self, message: str) -> None:
+        with contextlib.suppress(OSError, ValueError):  # EPIPE, a closed file
+            super().msg(message)
+
+    log = debug = info = warn = warning = msg
+    fatal = failure = err = error = critical = exception = msg
+
+
 def _stderr_logger(*_args: object) -> structlog.PrintLogger:
-    return structlog.PrintLogger(file=sys.stderr)
+    return _StderrLogger(file=sys.stderr)
 
 
 def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:

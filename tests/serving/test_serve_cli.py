@@ -149,6 +149,33 @@ def test_sigterm_fails_readiness_drains_in_flight_work_and_exits_0(tmp_path: Pat
     assert time.monotonic() - signalled < 10
 
 
+def test_a_server_whose_stderr_reader_is_gone_still_drains_on_sigterm_and_exits_0(tmp_path: Path) -> None:
+    # A controller killed outright leaves its model servers a pipe nobody reads: the drain's
+    # log lines hit EPIPE, and a log call must neither raise inside the signal handler nor hang.
+    signature = ModelSignature(inputs=[TensorSpec(type="float64", shape=[-1, 2])])
+    save_model(Doubler(), tmp_path / "m", signature=signature)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    argv = [sys.executable, "-c", CHILD, "serve", str(tmp_path / "m"), "--port", "0", "--grace-period", "2"]
+    proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        seen: list[str] = []
+        for line in proc.stderr:
+            seen.append(line)
+            if LISTENING.search(line):
+                break
+        found = LISTENING.search(seen[-1]) if seen else None
+        assert found, "".join(seen)
+        wait_ready(found.group(1))
+        proc.stderr.close()  # the reader is gone: whatever the server writes now fails with EPIPE
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
 def test_serving_a_directory_imports_neither_the_control_plane_nor_an_unused_prediction_log(
     tmp_path: Path, launch: Any
 ) -> None:

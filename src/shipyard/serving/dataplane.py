@@ -13,7 +13,6 @@ from typing import Any
 
 from shipyard import __version__
 from shipyard.errors import InvalidArgument
-from shipyard.logging import get_logger
 from shipyard.serving.errors import DeadlineExceeded, NotReady
 from shipyard.serving.inputs import Data, Prepared
 from shipyard.serving.metrics import ServingMetrics
@@ -22,8 +21,6 @@ from shipyard.serving.outputs import PROBABILITIES
 from shipyard.serving.repository import LoadFailure, ModelDirectory, ModelRepository
 from shipyard.serving.runtime import ModelRuntime
 from shipyard.serving.settings import ServingSettings
-
-log = get_logger("shipyard.serving")
 
 
 @dataclass(slots=True)
@@ -73,10 +70,10 @@ class DataPlane:
         await self.repository.start(on_load_failure)
 
     def begin_drain(self) -> None:
-        """Report not-ready from now on (the first step of a graceful shutdown)."""
-        if not self.draining:
-            self.draining = True
-            log.info("draining: readiness now fails")
+        """Report not-ready from now on (the first step of a graceful shutdown). Safe in a
+        signal handler: it only sets a flag (a log call there could deadlock on the stream's
+        lock or raise on a dead parent's pipe); the server logs the drain from its loop."""
+        self.draining = True
 
     async def stop(self) -> None:
         self.draining = True

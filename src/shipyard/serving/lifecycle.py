@@ -14,6 +14,7 @@ dies, and leaves the ``Listening on`` line to the supervisor.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -52,6 +53,7 @@ class ServingServer(uvicorn.Server):
         self.supervisor = supervisor
         self.exit_code = 0
         self._timer: threading.Timer | None = None
+        self._drain_logged = False
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self.supervisor is not None and (sig == signal.SIGINT or self.serving_app.dataplane.draining):
@@ -89,6 +91,9 @@ class ServingServer(uvicorn.Server):
                     announce(sock)
 
     async def on_tick(self, counter: int) -> bool:
+        if self.serving_app.dataplane.draining and not self._drain_logged:
+            self._drain_logged = True  # logged here, not in the signal handler that began it
+            log.info("draining: readiness now fails", pid=os.getpid())
         orphaned = self.supervisor is not None and counter % 10 == 0 and os.getppid() != self.supervisor
         if orphaned and not self.serving_app.dataplane.draining:
             log.warning("the supervisor process is gone; draining", pid=os.getpid())
@@ -99,8 +104,9 @@ class ServingServer(uvicorn.Server):
 def announce(sock: socket.socket) -> None:
     """The line ``shipyard serve`` prints once it answers (tools wait for it)."""
     host, port = sock.getsockname()[:2]
-    sys.stderr.write(f"Listening on http://{host}:{port}\n")
-    sys.stderr.flush()
+    with contextlib.suppress(OSError, ValueError):  # nobody reads it any more (a gone parent's pipe)
+        sys.stderr.write(f"Listening on http://{host}:{port}\n")
+        sys.stderr.flush()
 
 
 def uvicorn_config(
