@@ -186,6 +186,31 @@ class MonitoringSettings(_Section):
         description="How often `shipyard server` runs the monitors whose cron schedule is due "
         "(0: never; then run `shipyard monitor run-due` from cron).",
     )
+    batch_rows: int = Field(
+        default=65_536,
+        ge=1,
+        description="Rows per record batch a monitor run reads from the prediction log and the reference; with "
+        "sketch_capacity it bounds a run's memory, whatever the window's size.",
+    )
+    sketch_capacity: int = Field(
+        default=65_536,
+        ge=16,
+        description="Points the streaming sketch of a numeric column keeps in a monitor run: windows and references "
+        "of up to this many rows (or distinct values) are compared exactly, larger ones within about "
+        "2 / sketch_capacity in rank.",
+    )
+    query_memory_mb: int = Field(
+        default=256,
+        ge=32,
+        description="Memory (MiB) DuckDB may use in a monitor run (the feedback join, the duplicate count, sorting "
+        "the labelled rows); beyond it DuckDB spills to a temporary directory.",
+    )
+    report_sample_rows: int = Field(
+        default=20_000,
+        ge=100,
+        description="Rows of the window and of the reference sampled (at random) for the distribution plots of "
+        "`shipyard monitor report`.",
+    )
 
 
 class AlertsSettings(_Section):

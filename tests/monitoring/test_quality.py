@@ -142,3 +142,51 @@ def test_inferred_spec_from_arrow() -> None:
     assert check_quality(table, spec).passed
     with pytest.raises(MonitoringInputError, match="empty"):
         infer_quality_spec(_frame().iloc[:0])
+
+
+def test_checks_and_a_learned_spec_from_batches_equal_those_of_the_whole_frame() -> None:
+    """The streaming path (QualityProfiler over record batches) decides with the frame's code:
+    the same reports, and the same spec learned from a reference, batch boundaries anywhere."""
+    from shipyard.monitoring.quality import (
+        QualityProfiler,
+        check_quality_profile,
+        infer_quality_spec_from_profile,
+        quality_profile,
+    )
+
+    reference = pa.Table.from_pandas(_frame(2000, seed=1), preserve_index=False)
+    current = pd.concat([_frame(3000, seed=3), _frame(3000, seed=3).iloc[:40]], ignore_index=True)
+    current.loc[::17, "income"] = np.nan
+    current.loc[5, "income"] = np.inf
+    current.loc[::29, "plan"] = "gold"
+    current.loc[::31, "age"] = 95
+    window = pa.Table.from_pandas(current, preserve_index=False)
+
+    learning = QualityProfiler(max_categories=50)
+    for batch in reference.to_batches(max_chunksize=128):
+        learning.add(batch)
+    learned = infer_quality_spec_from_profile(learning.result(quality_profile(reference).duplicates))
+    assert learned == infer_quality_spec(reference)
+    rules = {rule.name: rule for rule in learned.columns}
+    assert rules["age"].categories is None  # 72 distinct ages: more than 50, so a range
+    assert rules["age"].minimum == 18
+
+    by_hand = QualitySpec(
+        columns=[
+            ColumnRule(name="age", type="int64", categories=list(range(18, 60)), minimum=18, maximum=90),
+            ColumnRule(name="income", type="int64", minimum=20_000),
+            ColumnRule(name="plan", categories=["basic"]),
+            ColumnRule(name="missing", optional=True),
+        ],
+        allow_extra_columns=False,
+    )
+    for spec in (learned, by_hand):
+        streamed = QualityProfiler(spec)
+        for batch in window.to_batches(max_chunksize=333):
+            streamed.add(batch)
+        report = check_quality_profile(streamed.result(quality_profile(window, spec).duplicates), spec)
+        assert report == check_quality(window, spec)
+        assert not report.passed
+    failures = {(c.check, c.column) for c in check_quality(window, by_hand).failures}
+    assert failures == {("unseen", "age"), ("type", "income"), ("missing", "income"), ("unseen", "plan"),
+                        ("out_of_range", "age"), ("duplicates", None)}  # fmt: skip

@@ -70,6 +70,8 @@ def test_sketch_beyond_capacity_stays_within_the_documented_error() -> None:
     assert len(profile.values) <= capacity  # bounded memory
     assert profile.count == n
     assert profile.std == pytest.approx(float(np.std(ref.column("x").to_numpy())), rel=1e-9)  # exact moments
+    assert not profile.exact
+    assert (profile.low, profile.high) == (float(np.min(ref.column("x"))), float(np.max(ref.column("x"))))  # exact
     for method, truth in exact.items():
         approx = compare_profiles(ref_p, cur_p, DriftSpec(numeric_method=method)).columns[0]
         assert approx.details["approximate"] == "sketch"

@@ -27,14 +27,20 @@ if _typing.TYPE_CHECKING:
         detect_drift_parquet,
     )
     from shipyard.monitoring.errors import MonitoringInputError
-    from shipyard.monitoring.profiles import DatasetProfile, profile_batches, profile_frame
+    from shipyard.monitoring.profiles import DatasetProfile, Profiler, profile_batches, profile_frame
     from shipyard.monitoring.quality import (
+        ColumnFacts,
         ColumnRule,
         QualityCheck,
+        QualityProfile,
+        QualityProfiler,
         QualityReport,
         QualitySpec,
         check_quality,
+        check_quality_profile,
         infer_quality_spec,
+        infer_quality_spec_from_profile,
+        quality_profile,
     )
 
 # name -> module. Imported on first use (PEP 562): the tables and the service layer import
@@ -56,9 +62,21 @@ _LAZY = {
         "shipyard.monitoring.drift",
     ),
     "MonitoringInputError": "shipyard.monitoring.errors",
-    **dict.fromkeys(["DatasetProfile", "profile_batches", "profile_frame"], "shipyard.monitoring.profiles"),
+    **dict.fromkeys(["DatasetProfile", "Profiler", "profile_batches", "profile_frame"], "shipyard.monitoring.profiles"),
     **dict.fromkeys(
-        ["QualityCheck", "QualityReport", "check_quality", "infer_quality_spec"], "shipyard.monitoring.quality"
+        [
+            "ColumnFacts",
+            "QualityCheck",
+            "QualityProfile",
+            "QualityProfiler",
+            "QualityReport",
+            "check_quality",
+            "check_quality_profile",
+            "infer_quality_spec",
+            "infer_quality_spec_from_profile",
+            "quality_profile",
+        ],
+        "shipyard.monitoring.quality",
     ),
 }
 
@@ -73,6 +91,7 @@ def __getattr__(name: str) -> _typing.Any:
 __all__ = [
     "DEFAULT_THRESHOLDS",
     "ColumnDrift",
+    "ColumnFacts",
     "ColumnKind",
     "ColumnRule",
     "DatasetProfile",
@@ -81,15 +100,21 @@ __all__ = [
     "Method",
     "MethodChoice",
     "MonitoringInputError",
+    "Profiler",
     "QualityCheck",
+    "QualityProfile",
+    "QualityProfiler",
     "QualityReport",
     "QualitySpec",
     "check_quality",
+    "check_quality_profile",
     "compare_profiles",
     "detect_drift",
     "detect_drift_by_slice",
     "detect_drift_parquet",
     "infer_quality_spec",
+    "infer_quality_spec_from_profile",
     "profile_batches",
     "profile_frame",
+    "quality_profile",
 ]

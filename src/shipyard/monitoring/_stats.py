@@ -91,8 +91,8 @@ def quantile_edges(ref: NumericProfile, bins: int) -> FloatArray:
 def sturges_edges(ref: NumericProfile, cur: NumericProfile) -> FloatArray:
     """Inner edges of ``numpy.histogram_bin_edges(concat(ref, cur), "sturges")``."""
     n = ref.count + cur.count
-    low = min(float(ref.values[0]), float(cur.values[0]))
-    high = max(float(ref.values[-1]), float(cur.values[-1]))
+    low = min(ref.low, cur.low)
+    high = max(ref.high, cur.high)
     if high == low:
         return np.zeros(0)
     width = (high - low) / (math.log2(n) + 1.0)

@@ -69,6 +69,10 @@ LOCK_NAME = ".compact.lock"
 SMALL_FILE_BYTES = 32 * 1024 * 1024
 QUERY_ATTEMPTS = 5
 MAX_QUERY_ROWS = 100_000
+BATCH_ROWS = 65_536  # the defaults of the monitoring.* settings of the same meaning
+SKETCH_CAPACITY = 65_536
+SAMPLE_ROWS = 20_000
+QUERY_MEMORY_MB = 256
 _DATE = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 
 # The columns of an empty log (no file yet), so queries and views still bind.
@@ -159,15 +163,33 @@ class QueryResult:
 class LogStore:
     """Reads (and maintains) the prediction and feedback logs under two local roots."""
 
-    def __init__(self, predictions: Path, feedback: Path) -> None:
+    def __init__(
+        self,
+        predictions: Path,
+        feedback: Path,
+        *,
+        batch_rows: int = BATCH_ROWS,
+        sketch_capacity: int = SKETCH_CAPACITY,
+        sample_rows: int = SAMPLE_ROWS,
+        query_memory_mb: int = QUERY_MEMORY_MB,
+    ) -> None:
         self.predictions_root = predictions
         self.feedback_root = feedback
+        # How monitor runs read through this store (docs/monitoring.md, "How a run reads its data"):
+        self.batch_rows = batch_rows  # rows per record batch read from the log or a reference
+        self.sketch_capacity = sketch_capacity  # points per numeric column's sketch
+        self.sample_rows = sample_rows  # rows per side sampled for a report's distribution plots
+        self.query_memory_mb = query_memory_mb  # DuckDB's memory limit in a run (it spills beyond)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LogStore:
         return cls(
             local_root(settings.prediction_log_url, "monitoring.prediction_log_url"),
             local_root(settings.feedback_url, "monitoring.feedback_url"),
+            batch_rows=settings.monitoring.batch_rows,
+            sketch_capacity=settings.monitoring.sketch_capacity,
+            sample_rows=settings.monitoring.report_sample_rows,
+            query_memory_mb=settings.monitoring.query_memory_mb,
         )
 
     # -- listing ---------------------------------------------------------------------

@@ -51,6 +51,18 @@ class NumericProfile:
     std: float  # population standard deviation (ddof=0), as Evidently normalises by
     exact: bool = True  # every row is represented (merged only where values were equal)
     family: Family = "float"
+    minimum: float | None = None  # exact extremes of a merged sketch; None: the first and last value
+    maximum: float | None = None
+
+    @property
+    def low(self) -> float:
+        """The smallest finite value (exact, also in a merged sketch)."""
+        return float(self.values[0]) if self.minimum is None else self.minimum
+
+    @property
+    def high(self) -> float:
+        """The largest finite value (exact, also in a merged sketch)."""
+        return float(self.values[-1]) if self.maximum is None else self.maximum
 
     @property
     def count(self) -> int:
@@ -158,11 +170,7 @@ def profile_column(data: Any, name: str) -> Profile:
     """Profile one column of an in-memory frame: exact (numbers sorted once, categories counted)."""
     fam = _frames.family(data, name)
     if fam == "datetime":
-        raise MonitoringInputError(
-            f"column {name!r} holds dates or times, which drift detection does not compare; "
-            "convert it to numbers or leave it out of the spec's columns",
-            name,
-        )
+        raise _refuse_dates(name)
     if numeric_family(fam):
         return NumericProfile.from_values(_frames.numbers(data, name), fam)
     keys, counts, missing = _frames.value_counts(data, name)
@@ -186,6 +194,8 @@ class NumericSketch:
     _n: int = 0
     _mean: float = 0.0
     _m2: float = 0.0
+    _low: float = float("inf")
+    _high: float = float("-inf")
     missing: int = 0
 
     def add(self, raw: FloatArray) -> None:
@@ -193,6 +203,8 @@ class NumericSketch:
         self.missing += len(raw) - len(finite)
         if not len(finite):
             return
+        self._low = min(self._low, float(finite.min()))
+        self._high = max(self._high, float(finite.max()))
         n_b, mean_b = len(finite), float(finite.mean())
         m2_b = float(((finite - mean_b) ** 2).sum())
         total = self._n + n_b
@@ -240,6 +252,8 @@ class NumericSketch:
             std=std,
             exact=self._exact,
             family=self.family,
+            minimum=self._low if self._n else None,
+            maximum=self._high if self._n else None,
         )
 
 
@@ -273,6 +287,60 @@ class DatasetProfile:
     rows: int
 
 
+def _refuse_dates(name: str) -> MonitoringInputError:
+    return MonitoringInputError(
+        f"column {name!r} holds dates or times, which drift detection does not compare; "
+        "convert it to numbers or leave it out of the spec's columns",
+        name,
+    )
+
+
+class Profiler:
+    """Profiles of a window taken one record batch at a time (:meth:`add`), in bounded memory:
+    ``capacity`` points per numeric column and the distinct values of each categorical one.
+
+    The column set and storage families come from the first batch; later batches must hold
+    the same columns. :func:`profile_batches` is this over an iterable.
+    """
+
+    def __init__(self, columns: list[str] | None = None, *, capacity: int = DEFAULT_CAPACITY) -> None:
+        self.columns = columns
+        self.capacity = capacity
+        self.rows = 0
+        self._accumulators: dict[str, NumericSketch | CategoryCounter] | None = None
+
+    def _start(self, batch: Any) -> dict[str, NumericSketch | CategoryCounter]:
+        present = _frames.column_names(batch)
+        accumulators: dict[str, NumericSketch | CategoryCounter] = {}
+        for name in self.columns if self.columns is not None else present:
+            if name not in present:
+                raise MonitoringInputError(f"column {name!r} is not in the data", name)
+            fam = _frames.family(batch, name)
+            if fam == "datetime":
+                raise _refuse_dates(name)
+            numeric = numeric_family(fam)
+            accumulators[name] = NumericSketch(self.capacity, fam) if numeric else CategoryCounter(family=fam)
+        return accumulators
+
+    def add(self, batch: Any) -> None:
+        _frames.check_frame(batch, "batch")
+        if self._accumulators is None:
+            self._accumulators = self._start(batch)
+        self.rows += _frames.num_rows(batch)
+        present = _frames.column_names(batch)
+        for name, acc in self._accumulators.items():
+            if name not in present:
+                raise MonitoringInputError(f"column {name!r} is missing from a later batch", name)
+            if isinstance(acc, NumericSketch):
+                acc.add(_frames.numbers(batch, name))
+            else:
+                acc.add(*_frames.value_counts(batch, name))
+
+    def result(self) -> DatasetProfile:
+        accumulators = self._accumulators or {}
+        return DatasetProfile(columns={name: acc.profile() for name, acc in accumulators.items()}, rows=self.rows)
+
+
 def profile_batches(
     batches: Iterable[Any], *, columns: list[str] | None = None, capacity: int = DEFAULT_CAPACITY
 ) -> DatasetProfile:
@@ -282,32 +350,10 @@ def profile_batches(
     each categorical column, whatever the number of rows. The column set and storage
     families come from the first batch; later batches must hold the same columns.
     """
-    accumulators: dict[str, NumericSketch | CategoryCounter] = {}
-    rows = 0
+    profiler = Profiler(columns, capacity=capacity)
     for batch in batches:
-        _frames.check_frame(batch, "batch")
-        if not accumulators:
-            names = columns if columns is not None else _frames.column_names(batch)
-            for name in names:
-                if name not in _frames.column_names(batch):
-                    raise MonitoringInputError(f"column {name!r} is not in the data", name)
-                fam = _frames.family(batch, name)
-                if fam == "datetime":
-                    raise MonitoringInputError(
-                        f"column {name!r} holds dates or times, which drift detection does not compare", name
-                    )
-                accumulators[name] = (
-                    NumericSketch(capacity=capacity, family=fam) if numeric_family(fam) else CategoryCounter(family=fam)
-                )
-        rows += _frames.num_rows(batch)
-        for name, acc in accumulators.items():
-            if name not in _frames.column_names(batch):
-                raise MonitoringInputError(f"column {name!r} is missing from a later batch", name)
-            if isinstance(acc, NumericSketch):
-                acc.add(_frames.numbers(batch, name))
-            else:
-                acc.add(*_frames.value_counts(batch, name))
-    return DatasetProfile(columns={name: acc.profile() for name, acc in accumulators.items()}, rows=rows)
+        profiler.add(batch)
+    return profiler.result()
 
 
 def profile_frame(data: Any, *, columns: list[str] | None = None) -> DatasetProfile:
@@ -329,6 +375,7 @@ __all__ = [
     "NumericProfile",
     "NumericSketch",
     "Profile",
+    "Profiler",
     "profile_batches",
     "profile_column",
     "profile_frame",

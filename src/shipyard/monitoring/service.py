@@ -1,11 +1,20 @@
 """Monitors: create, read, delete, run one now, run every one whose schedule is due.
 
 A run reads the monitor's window of the endpoint's prediction log (joined with feedback) through
-:class:`~shipyard.monitoring.logstore.LogStore`, loads the reference (a registered dataset, or
+:class:`~shipyard.monitoring.logstore.LogStore`, reads the reference (a registered dataset, or
 the training dataset recorded on the model version's run), and stores one ``monitor_results``
-row: drift per column and the dataset's drift share (:func:`~shipyard.monitoring.drift.detect_drift`),
-data quality (:func:`~shipyard.monitoring.quality.check_quality`) and, with labels,
-performance (:func:`~shipyard.monitoring.performance.compute_performance`).
+row: drift per column and the dataset's drift share
+(:func:`~shipyard.monitoring.drift.compare_profiles`), data quality
+(:func:`~shipyard.monitoring.quality.check_quality_profile`) and, with labels, performance
+(:func:`~shipyard.monitoring.performance.compute_performance`).
+
+A run streams, so its memory does not grow with its window (docs/monitoring.md, "How a run
+reads its data"): counts are SQL; the window's features and the reference are read as Arrow
+record batches of ``monitoring.batch_rows`` rows into bounded accumulators (a numeric sketch of
+``monitoring.sketch_capacity`` points per column — exact up to that many rows or distinct
+values —, category counts, the quality facts); DuckDB counts duplicates and joins feedback
+under ``monitoring.query_memory_mb``; performance reads the labelled rows only, with the
+columns it needs, so its memory is proportional to the labelled rows of the window.
 
 Status of a result: ``drift`` when the dataset drifts (share of drifted columns at least the
 spec's ``drift_share``); ``warning`` when a column drifts, a quality check or a performance
@@ -22,9 +31,9 @@ the due rows with ``FOR UPDATE SKIP LOCKED``, so several schedulers never run on
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -42,10 +51,6 @@ from shipyard.projects.tables import Project
 from shipyard.registry import versions
 from shipyard.store.pagination import Page, paginate
 from shipyard.tracking import inputs
-
-FEATURE_PREFIX = "f_"
-PREDICTION = "prediction"
-
 
 # --- CRUD ---------------------------------------------------------------------------------
 
@@ -169,58 +174,33 @@ def _columns(result: MonitorResult) -> dict[str, Any]:
 # --- running ------------------------------------------------------------------------------
 
 
-def _read_window(store: LogStore, project: Project, spec: MonitorSpec, now: datetime) -> tuple[Any, datetime | None]:
-    """The window's successful predictions (with labels) as a DataFrame, and its start."""
-    window = parse_window(spec.window)
-    where = "project = ? AND endpoint = ? AND error IS NULL AND rows > 0 AND ts <= ?"
-    if isinstance(window, timedelta):
-        start: datetime | None = now - window
-        since: date | None = (now - window).date()
-
-        def work(con: Any) -> Any:
-            sql = f"SELECT * FROM predictions_with_feedback WHERE {where} AND ts > ? ORDER BY ts"
-            return con.execute(sql, [project.name, spec.endpoint, now, start]).df()
-
-    else:
-        start, since = None, None
-
-        def work(con: Any) -> Any:
-            sql = f"SELECT * FROM predictions_with_feedback WHERE {where} ORDER BY ts DESC LIMIT {int(window)}"
-            return con.execute(sql, [project.name, spec.endpoint, now]).df().iloc[::-1].reset_index(drop=True)
-
-    frame = store.run(work, project=project.name, endpoint=spec.endpoint, since=since)
-    if start is None and len(frame):
-        start = frame["ts"].min().to_pydatetime()
-    return frame, start
-
-
 def _no_data(spec: MonitorSpec) -> str:
     return f"no prediction of endpoint '{spec.endpoint}' in the window ({spec.window})"
 
 
-def _load_file(uri: str, what: str) -> Any:
-    import pandas as pd
+def _over_window(
+    store: LogStore, project: Project, spec: MonitorSpec, now: datetime, work: Callable[[Any, Any], None]
+) -> None:
+    """``work(connection, window)`` over the monitor's window ending at ``now``, DuckDB held to
+    ``store.query_memory_mb`` (re-run from the start if a log file vanished meanwhile)."""
+    from shipyard.monitoring._window import LogWindow, bounded
 
-    path = Path(uri.removeprefix("file://")).expanduser()
-    if not uri or "://" in uri.removeprefix("file://") or not path.is_file():
-        raise InvalidArgument(
-            f"{what} is at {uri!r}, which is not a readable local file (a monitor reads CSV or Parquet files)",
-            {"field": "reference"},
-        )
-    if path.suffix.lower() in (".parquet", ".pq"):
-        return pd.read_parquet(path)
-    if path.suffix.lower() in (".csv", ".txt"):
-        return pd.read_csv(path)
-    raise InvalidArgument(f"{what} at {uri!r} is neither .parquet nor .csv", {"field": "reference"})
+    window = parse_window(spec.window)
+
+    def run(con: Any) -> None:
+        with bounded(con, store.query_memory_mb):
+            work(con, LogWindow(con, project.name, spec.endpoint, window, now, store.batch_rows))
+
+    since = (now - window).date() if isinstance(window, timedelta) else None
+    store.run(run, project=project.name, endpoint=spec.endpoint, since=since)
 
 
-def _model_version(spec: MonitorSpec, frame: Any) -> tuple[str, int]:
+def _model_version(spec: MonitorSpec, window: Any) -> tuple[str, int]:
     """The model version a window is about: the reference's, else the one that answered most of it."""
     ref = spec.reference
     if ref.model is not None and ref.version is not None:
         return ref.model, ref.version
-    counts = frame.groupby(["model", "version"]).size().sort_values(ascending=False)
-    name, raw = counts.index[0]
+    name, raw = window.top_model_version()
     try:
         return str(name), int(raw)
     except ValueError as exc:
@@ -231,11 +211,11 @@ def _model_version(spec: MonitorSpec, frame: Any) -> tuple[str, int]:
         ) from exc
 
 
-def _offline_metrics(session: Session, project: Project, spec: MonitorSpec, frame: Any) -> dict[str, Any] | None:
+def _offline_metrics(session: Session, project: Project, spec: MonitorSpec, window: Any) -> dict[str, Any] | None:
     """The newest offline evaluation recorded on the window's model version: its metrics and
     where they come from; None when there is none (or no registered version to look at)."""
     try:
-        name, number = _model_version(spec, frame)
+        name, number = _model_version(spec, window)
         recorded = gates.list_evaluations(session, project, name, number)
     except (InvalidArgument, NotFound):
         return None
@@ -246,16 +226,18 @@ def _offline_metrics(session: Session, project: Project, spec: MonitorSpec, fram
     return {"model": name, "version": number, "evaluation": newest.id, "metrics": metrics}
 
 
-def _reference(session: Session, project: Project, spec: MonitorSpec, frame: Any) -> tuple[Any, str]:
-    """The reference DataFrame and a description of where it came from."""
+def _reference(session: Session, project: Project, spec: MonitorSpec, window: Any, store: LogStore) -> tuple[Any, str]:
+    """The reference file (:class:`~shipyard.monitoring._window.ReferenceFile`) and a
+    description of where it came from."""
+    from shipyard.monitoring._window import ReferenceFile
+
     ref = spec.reference
     if ref.kind == "dataset":
         assert ref.dataset is not None
         dataset = inputs.find_dataset(session, project, ref.dataset, ref.digest)
-        return _load_file(
-            dataset.source_uri, f"dataset '{dataset.name}'"
-        ), f"dataset {dataset.name}@{dataset.digest[:12]}"
-    name, number = _model_version(spec, frame)
+        source = ReferenceFile(dataset.source_uri, f"dataset '{dataset.name}'", store.batch_rows)
+        return source, f"dataset {dataset.name}@{dataset.digest[:12]}"
+    name, number = _model_version(spec, window)
     _, version = versions.get(session, project, str(name), number)
     if version.source_run_id is None:
         raise InvalidArgument(
@@ -270,73 +252,119 @@ def _reference(session: Session, project: Project, spec: MonitorSpec, frame: Any
             {"field": "reference"},
         )
     dataset = found[0]
-    return _load_file(dataset.source_uri, f"training dataset '{dataset.name}'"), f"training data of {name}/{number}"
+    source = ReferenceFile(dataset.source_uri, f"training dataset '{dataset.name}'", store.batch_rows)
+    return source, f"training data of {name}/{number}"
 
 
-def _current_features(frame: Any) -> Any:
-    """The window with features under their own names (``f_age`` -> ``age``) and the prediction."""
-    renamed = {c: c[len(FEATURE_PREFIX) :] for c in frame.columns if c.startswith(FEATURE_PREFIX)}
-    keep = list(renamed) + ([PREDICTION] if PREDICTION in frame.columns else [])
-    return frame[keep].rename(columns=renamed)
-
-
-def _compared_columns(spec: MonitorSpec, reference: Any, current: Any) -> list[str]:
+def _compared_columns(spec: MonitorSpec, reference: list[str], current: list[str]) -> list[str]:
     if spec.columns is not None:
         for name in spec.columns:
-            for side, data in (("reference", reference), ("window", current)):
-                if name not in data.columns:
+            for side, names in (("reference", reference), ("window", current)):
+                if name not in names:
                     raise InvalidArgument(f"column {name!r} is not in the {side}", {"field": "columns"})
         return list(spec.columns)
-    return [c for c in current.columns if c in set(reference.columns)]
+    return [c for c in current if c in set(reference)]
 
 
 @dataclass(frozen=True)
 class Comparison:
-    """A window set against the monitor's reference: both as DataFrames, features under their
-    own names, and the columns the two have in common (or the spec's ``columns``)."""
+    """A window set against the monitor's reference: the reference file, where it came from,
+    the window's compared columns as ``(log column, name)`` in the log's order (features under
+    their own names) and the compared columns (the spec's ``columns``, else those the two share)."""
 
     reference: Any
     origin: str  # where the reference came from, e.g. "training data of churn/3"
-    current: Any
+    current: list[tuple[str, str]]
     columns: list[str]
 
 
-def _compare(session: Session, project: Project, spec: MonitorSpec, frame: Any) -> Comparison:
-    reference, origin = _reference(session, project, spec, frame)
-    current = _current_features(frame)
-    columns = _compared_columns(spec, reference, current)
+def _compare(session: Session, project: Project, spec: MonitorSpec, window: Any, store: LogStore) -> Comparison:
+    reference, origin = _reference(session, project, spec, window, store)
+    features = window.features()
+    columns = _compared_columns(spec, reference.names, [name for _, name in features])
     if not columns:
         raise InvalidArgument(
             f"the window and the reference ({origin}) share no column to compare", {"field": "columns"}
         )
-    return Comparison(reference, origin, current, columns)
+    wanted = set(columns)
+    return Comparison(reference, origin, [(s, n) for s, n in features if n in wanted], columns)
 
 
-def _evaluate(session: Session, project: Project, spec: MonitorSpec, frame: Any, result: MonitorResult) -> None:
-    # The computations need the monitoring extra (numpy, pandas, scipy); imported here so the
-    # control plane, which imports this module, starts without it.
-    from shipyard.monitoring.drift import detect_drift
+def _performance_columns(spec: Any, names: list[str]) -> list[str]:
+    """The log columns performance reads: the label, the prediction, the scores, the slices."""
+    from shipyard.monitoring.performance import resolve_column
+
+    wanted = ["label", "label_value", spec.prediction_column, spec.score_column, "ts"]
+    wanted += [resolve_column(names, name) for name in spec.slices]
+    return list(dict.fromkeys(c for c in wanted if c is not None and c in names))
+
+
+def _evaluate(
+    con: Any, session: Session, project: Project, spec: MonitorSpec, window: Any, store: LogStore, result: MonitorResult
+) -> None:
+    # The computations need the monitoring extra (numpy, pandas, scipy, pyarrow, duckdb);
+    # imported here so the control plane, which imports this module, starts without it.
+    from shipyard.monitoring._window import as_pandas_read, quality_as_pandas_read
+    from shipyard.monitoring.drift import compare_profiles
+    from shipyard.monitoring.errors import MonitoringInputError
     from shipyard.monitoring.performance import compute_performance
-    from shipyard.monitoring.quality import check_quality, infer_quality_spec
+    from shipyard.monitoring.profiles import Profiler
+    from shipyard.monitoring.quality import QualityProfiler, check_quality_profile, infer_quality_spec_from_profile
 
-    compared = _compare(session, project, spec, frame)
-    reference, origin, current, columns = compared.reference, compared.origin, compared.current, compared.columns
-    result.reference_rows = len(reference)
+    compared = _compare(session, project, spec, window, store)
+    reference, origin, columns = compared.reference, compared.origin, compared.columns
+    capacity = store.sketch_capacity
+    learn = spec.quality and spec.quality_spec is None
+    # Drift compares the drift spec's own columns when it names them, quality the compared ones.
+    drifting = list(spec.drift.columns) if spec.drift is not None and spec.drift.columns is not None else columns
+    features = window.features()
+    for name in drifting:
+        for side, names in (("reference", reference.names), ("current", [n for _, n in features])):
+            if name not in names:
+                raise MonitoringInputError(f"column {name!r} is not in the {side} data", name, window=side)
+    read = list(dict.fromkeys([*columns, *drifting]))
+
+    def reference_accumulators() -> list[Any]:
+        out: list[Any] = [Profiler(drifting, capacity=capacity)] if spec.drift is not None else []
+        return [*out, QualityProfiler(columns=columns)] if learn else out
+
+    reference_rows, accumulators = reference.scan(read, reference_accumulators)
+    result.reference_rows = reference_rows
+    if not reference_rows:
+        raise InvalidArgument(f"the reference ({origin}) has no rows", {"field": "reference"})
+    ref_profile = as_pandas_read(reference, accumulators[0].result()) if spec.drift is not None else None
+    quality_spec = spec.quality_spec
+    if learn:
+        duplicates = reference.duplicates(con, reference_rows, columns)
+        learned = quality_as_pandas_read(reference, accumulators[-1].result(duplicates))
+        quality_spec = infer_quality_spec_from_profile(learned)
+
+    # One pass over the window feeds the drift profiles and the quality facts.
+    cur_profiler = Profiler(drifting, capacity=capacity) if ref_profile is not None else None
+    cur_quality = QualityProfiler(quality_spec) if quality_spec is not None and spec.quality else None
+    compared_only = [name for _, name in compared.current] if len(read) > len(columns) else None
+    if cur_profiler is not None or cur_quality is not None:
+        for batch in window.batches([(s, n) for s, n in features if n in set(read)]):
+            if cur_profiler is not None:
+                cur_profiler.add(batch)
+            if cur_quality is not None:
+                cur_quality.add(batch if compared_only is None else batch.select(compared_only))
+
     warnings: list[str] = []
-    if spec.drift is not None:
+    if spec.drift is not None and cur_profiler is not None and ref_profile is not None:
         drift_spec = (
             spec.drift if spec.drift.columns is not None else spec.drift.model_copy(update={"columns": columns})
         )
-        report = detect_drift(reference, current, drift_spec)
+        report = compare_profiles(ref_profile, cur_profiler.result(), drift_spec)
         result.drift_share = report.share_of_drifted_columns
         result.dataset_drift = report.dataset_drift
         result.drifted_columns = report.drifted_columns
         result.features = [c.model_dump(mode="json") for c in report.columns]
         if report.drifted_columns:
             warnings.append(f"drift in {', '.join(report.drifted_columns)}")
-    if spec.quality:
-        quality_spec = spec.quality_spec or infer_quality_spec(reference[columns])
-        quality = check_quality(current[[c for c in current.columns if c in columns]], quality_spec)
+    if cur_quality is not None and quality_spec is not None:
+        duplicates = window.duplicates(compared.current) if quality_spec.check_duplicates else None
+        quality = check_quality_profile(cur_quality.result(duplicates), quality_spec)
         checks = sorted(quality.checks, key=lambda c: c.passed)
         result.quality_passed = quality.passed
         result.quality = {
@@ -347,7 +375,9 @@ def _evaluate(session: Session, project: Project, spec: MonitorSpec, frame: Any,
         if not quality.passed:
             warnings.append("quality: " + "; ".join(c.message for c in quality.failures))
     if spec.performance is not None:
-        performance = compute_performance(frame, spec.performance, _offline_metrics(session, project, spec, frame))
+        labelled = window.labelled_frame(_performance_columns(spec.performance, window.names))
+        offline = _offline_metrics(session, project, spec, window)
+        performance = compute_performance(labelled, spec.performance, offline)
         result.performance = performance.model_dump(mode="json")
         if not performance.passed:
             failed = [
@@ -392,16 +422,18 @@ def run(
         drifted_columns=[],
         features=[],
     )
-    try:
-        frame, start = _read_window(store, project, spec, now)
-        result.window_start = start
-        result.n_rows = len(frame)
-        result.n_labeled = int(frame["label"].notna().sum()) if len(frame) else 0
-        if not len(frame):
+
+    def work(con: Any, window: Any) -> None:
+        result.window_start = window.start
+        result.n_rows, result.n_labeled = window.rows, window.labelled
+        if not window.rows:
             result.status = "no_data"
             result.message = _no_data(spec)
         else:
-            _evaluate(session, project, spec, frame, result)
+            _evaluate(con, session, project, spec, window, store, result)
+
+    try:
+        _over_window(store, project, spec, now, work)
     except ShipyardError as exc:
         result.status = "error"
         result.message = exc.message
@@ -465,8 +497,9 @@ def report(
     """The monitor's self-contained HTML report (:mod:`shipyard.monitoring.report`): its
     newest ``results`` results as drift and performance over time, the latest result's
     per-column drift and per-slice performance, and the distributions of the reference vs
-    the window ending at ``now`` (read as :func:`run` reads it). A monitor without results,
-    an empty window or a reference that cannot be read still gives a report, which says so."""
+    the window ending at ``now`` (the window :func:`run` would read), plotted from a random
+    sample of at most ``store.sample_rows`` rows of each side. A monitor without results, an
+    empty window or a reference that cannot be read still gives a report, which says so."""
     from shipyard.monitoring.report import history_from_results, render_report
 
     if not 1 <= results <= MAX_REPORT_RESULTS:
@@ -482,17 +515,28 @@ def report(
         notes.append(
             f"Monitor '{name}' has no results yet: run it (shipyard monitor run {name}) or give it a schedule."
         )
-    compared: Comparison | None = None
+    samples: tuple[Comparison, Any, Any] | None = None
     rows = 0
+
+    def work(con: Any, window: Any) -> None:
+        nonlocal rows, samples
+        rows = window.rows
+        if not rows:
+            return
+        compared = _compare(session, project, spec, window, store)
+        names = [name for _, name in compared.current]
+        reference = compared.reference.sample(con, names, store.sample_rows)
+        current = window.sample(compared.current, store.sample_rows)
+        samples = (compared, reference, current)
+
     try:
-        frame, _ = _read_window(store, project, spec, now)
-        rows = len(frame)
-        if rows:
-            compared = _compare(session, project, spec, frame)
-        else:
-            notes.append(f"No distributions: {_no_data(spec)}.")
+        _over_window(store, project, spec, now, work)
     except ShipyardError as exc:
         notes.append(f"No distributions: {exc.message}")
+    else:
+        if not rows:
+            notes.append(f"No distributions: {_no_data(spec)}.")
+    compared = samples[0] if samples is not None else None
     latest = page.items[0] if page.items else None
     summary: dict[str, Any] = {
         "monitor": name,
@@ -501,6 +545,8 @@ def report(
         "window": spec.window,
         "reference": compared.origin if compared else None,
         "current window": f"{rows} predictions up to {now.isoformat(timespec='seconds')}",
+        "distributions": f"at most {store.sample_rows:,} rows of the window and of the reference "
+        "(a random sample of a larger side)",
         "results shown": f"{len(page.items)} (newest {results} at most)",
     }
     if latest is not None:
@@ -513,8 +559,8 @@ def report(
         title=f"Monitor {name} (endpoint {monitor.endpoint})",
         summary=summary,
         notes=notes,
-        reference=compared.reference if compared else None,
-        current=compared.current if compared else None,
+        reference=samples[1] if samples is not None else None,
+        current=samples[2] if samples is not None else None,
         columns=compared.columns if compared else None,
         drift=history.features or None,
         drift_history=history.drift_share,
