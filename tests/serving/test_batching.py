@@ -4,6 +4,7 @@ answers are exactly the unbatched ones."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -145,3 +146,65 @@ def test_batches_never_exceed_max_batch_size(tmp_path: Path, max_batch_size: int
     rows = live(app, "doubler").rows
     assert max(rows) == max_batch_size
     assert sum(rows) == 10
+
+
+# --- inline dispatch: a fast model's calls run on the event loop -----------------------
+
+
+def _calls_on_loop(
+    settings: ServingSettings, model: ServedModel, plan: list[int], slow_after: int | None = None
+) -> Any:
+    """Run ``plan`` (requests sent together, round by round) through the DataPlane; returns
+    the model's live object and the event loop's thread name. From round ``slow_after`` on
+    the model sleeps 0.3 s per call."""
+    app = create_serving_app([model], settings)
+
+    async def run() -> str:
+        await _started(app)
+        try:
+            for round_, size in enumerate(plan):
+                if slow_after is not None and round_ == slow_after:
+                    live(app, model.name).delay_s = 0.3
+                requests = [InferenceRequest(data=np.array([[float(i), 0.0]])) for i in range(size)]
+                results = await asyncio.gather(*(app.dataplane.infer(model.name, None, r) for r in requests))
+                assert [r.output.tolist() for r in results] == [[2.0 * i] for i in range(size)]
+            return threading.current_thread().name
+        finally:
+            await app.stop()
+
+    loop_thread = asyncio.run(run())
+    return live(app, model.name), loop_thread
+
+
+def test_a_fast_model_runs_on_the_event_loop_once_measured_and_still_batches(tmp_path: Path) -> None:
+    settings = ServingSettings(inline_compute_ms=50)  # generous: a busy CI machine must not flip the choice
+    model, loop_thread = _calls_on_loop(settings, doubler(tmp_path), [1, 1, 1, 12, 12])
+    assert model.threads[0] != loop_thread  # not measured yet: its own thread
+    assert model.threads[1:] == [loop_thread] * (len(model.threads) - 1)
+    assert max(model.rows) > 1  # requests sent together still share a call
+    assert sum(model.rows) == 27
+
+
+def test_a_slow_model_never_blocks_the_event_loop(tmp_path: Path) -> None:
+    settings = ServingSettings(inline_compute_ms=5)
+    model, loop_thread = _calls_on_loop(settings, doubler(tmp_path, delay_s=0.02), [1, 1, 4])
+    assert model.calls >= 3
+    assert loop_thread not in model.threads
+
+
+def test_a_model_that_turns_slow_goes_back_to_its_thread(tmp_path: Path) -> None:
+    settings = ServingSettings(inline_compute_ms=50)
+    model, loop_thread = _calls_on_loop(settings, doubler(tmp_path), [1, 1, 1, 1, 1], slow_after=2)
+    # calls 0 (unmeasured) on the thread, 1 and 2 inline; call 2 took 0.3 s, so 3 and 4 go to the thread
+    assert [t == loop_thread for t in model.threads] == [False, True, True, False, False]
+
+
+def test_inline_dispatch_can_be_turned_off(tmp_path: Path) -> None:
+    model, loop_thread = _calls_on_loop(ServingSettings(inline_compute_ms=0), doubler(tmp_path), [1, 1, 8])
+    assert loop_thread not in model.threads
+
+
+def test_concurrent_model_calls_are_never_inline(tmp_path: Path) -> None:
+    settings = ServingSettings(inline_compute_ms=50, max_concurrency=2)
+    model, loop_thread = _calls_on_loop(settings, doubler(tmp_path), [1, 1, 8])
+    assert loop_thread not in model.threads

@@ -20,6 +20,7 @@ class Doubler:
         self.delay_s = delay_s
         self.calls = 0
         self.rows: list[int] = []
+        self.threads: list[str] = []  # the thread each call ran on
         self._lock = threading.Lock()
 
     def predict(self, data: Any) -> Any:
@@ -27,6 +28,7 @@ class Doubler:
         with self._lock:
             self.calls += 1
             self.rows.append(len(array))
+            self.threads.append(threading.current_thread().name)
         if self.delay_s:
             time.sleep(self.delay_s)
         return array[:, 0] * 2

@@ -68,6 +68,13 @@ def serve(
         float, typer.Option(help="Longest a batch waits for more requests while the model is busy.")
     ] = 2.0,
     max_queue: Annotated[int, typer.Option(help="Requests waiting per model before 429.")] = 256,
+    inline_compute_ms: Annotated[
+        float,
+        typer.Option(
+            help="A model call expected to take less than this runs on the event loop instead of the "
+            "model's thread (0: never)."
+        ),
+    ] = 1.0,
     timeout_s: Annotated[float, typer.Option(help="Deadline per request (callers may lower it).")] = 60.0,
     grace_period: Annotated[float, typer.Option(help="Seconds to finish in-flight requests on SIGTERM.")] = 30.0,
     drain_delay: Annotated[
@@ -146,6 +153,7 @@ def serve(
                 max_batch_size=max_batch_size,
                 max_batch_wait_ms=max_batch_wait_ms,
                 max_queue=max_queue,
+                inline_compute_ms=inline_compute_ms,
                 timeout_s=timeout_s,
                 grace_period_s=grace_period,
                 drain_delay_s=drain_delay,

@@ -18,7 +18,7 @@ from shipyard.errors import InvalidArgument, ShipyardError
 from shipyard.logging import get_logger
 from shipyard.models import LoadedModel
 from shipyard.models.signature import ColumnSpec, TensorSpec
-from shipyard.serving import heap
+from shipyard.serving import heap, imports
 from shipyard.serving.batching import Batcher, Job
 from shipyard.serving.errors import DeadlineExceeded, ModelFailed, NotReady
 from shipyard.serving.inputs import Data, Prepared, assemble, prepare
@@ -70,6 +70,8 @@ class ModelRuntime:
         self.note = ""  # why an unloaded model is not loaded: "unloaded", "evicted …", "failed to load: …"
         self.model: LoadedModel | None = None
         self.has_proba = False
+        # The loaded model's output names and predict's default output name, read off its signature once.
+        self._outputs: tuple[LoadedModel, list[str] | None, str] | None = None
         self.disk_bytes = directory_bytes(served.directory)
         self.memory_bytes = self.disk_bytes  # the estimate; measured at each load (shipyard.serving.memory)
         self.active = 0  # requests admitted and not yet answered
@@ -118,10 +120,9 @@ class ModelRuntime:
         before = resident_bytes()
         self.state, self.error, self.load_error, self.note = "loading", None, None, ""
         try:
-            model = self.served.load()
-            example = model.input_example if self._settings.warmup else None
-            if example is not None:
-                model.predict(example)
+            lean = self._settings.lean_imports and self.served.model is None
+            lean = lean and imports.manifest_defers_pandas(self.served.path)
+            model = imports.loading(self._load_and_warm_up, lean=lean, label=self.label)
             self.has_proba = supports_proba(model)
             self.model = model
             if self._settings.gc_freeze:
@@ -148,9 +149,17 @@ class ModelRuntime:
             memory_mib=round(self.memory_bytes / 2**20, 1),
         )
 
+    def _load_and_warm_up(self) -> LoadedModel:
+        model = self.served.load()
+        example = model.input_example if self._settings.warmup else None
+        if example is not None:
+            model.predict(example)
+        return model
+
     def release(self, note: str) -> None:
         """Drop the model (its batcher already stopped, nothing in flight); ``note`` says why."""
         self.model = None
+        self._outputs = None  # it holds the model too
         self.has_proba = False
         self.state = "unloaded"
         self.note = note
@@ -279,7 +288,14 @@ class ModelRuntime:
 
     def native_outputs(self) -> list[str] | None:
         """Names of what ``predict`` returns, when the signature says; None when unknown."""
-        return [meta["name"] for meta in self._native_metadata()] or None
+        return self._output_names()[1]
+
+    def _output_names(self) -> tuple[LoadedModel, list[str] | None, str]:
+        model = self.loaded()
+        if self._outputs is None or self._outputs[0] is not model:  # per request: read once per loaded model
+            names = [meta["name"] for meta in self._native_metadata()] or None
+            self._outputs = (model, names, names[0] if names and len(names) == 1 else PREDICTIONS)
+        return self._outputs
 
     def outputs_metadata(self) -> list[dict[str, Any]]:
         outputs = self._native_metadata()
@@ -289,8 +305,7 @@ class ModelRuntime:
 
     def default_output_name(self) -> str:
         """The name of ``predict``'s output when it is one array."""
-        names = self.native_outputs()
-        return names[0] if names and len(names) == 1 else PREDICTIONS
+        return self._output_names()[2]
 
 
 def _specs_metadata(specs: Sequence[ColumnSpec | TensorSpec], unnamed: str) -> list[dict[str, Any]]:

@@ -105,6 +105,20 @@ class ServingSettings(BaseModel):
         "is 700): requests free their objects by reference counting, so collecting less often only saves "
         "time. None: leave it as it is.",
     )
+    inline_compute_ms: float = Field(
+        default=1.0,
+        ge=0,
+        le=100,
+        description="A model call expected to take less than this (measured per model) runs on the event loop "
+        "instead of the model's thread, so a fast model pays no thread hand-off; the loop is blocked that long "
+        "at most. 0: always use the model's threads (shipyard.serving.batching).",
+    )
+    lean_imports: bool = Field(
+        default=True,
+        description="Load a scikit-learn or ONNX model with a tensor signature without importing pandas "
+        "(scikit-learn imports it only in case its input is a DataFrame): about 80 MB less per server. "
+        "Loads that need pandas retry with it (shipyard.serving.imports).",
+    )
     prediction_log: PredictionLogSettings = Field(
         default_factory=PredictionLogSettings, description="The prediction log (off unless its url is set)."
     )

@@ -111,12 +111,16 @@ def align_features(model: Any, data: Any) -> Any:
     An array goes in as a DataFrame when the model learnt feature names; a DataFrame goes in
     as an array when it did not (each mismatch makes scikit-learn warn)."""
     import numpy as np
-    import pandas as pd
 
     names = getattr(model, "feature_names_in_", None)
     if names is not None and isinstance(data, np.ndarray) and data.ndim == 2 and data.shape[1] == len(names):
+        import pandas as pd
+
         return pd.DataFrame(data, columns=list(names))
-    if names is None and isinstance(data, pd.DataFrame) and hasattr(model, "n_features_in_"):
+    pandas = sys.modules.get(
+        "pandas"
+    )  # nothing is a DataFrame unless pandas is imported: a tensor model never needs it
+    if names is None and pandas is not None and isinstance(data, pandas.DataFrame) and hasattr(model, "n_features_in_"):
         return data.to_numpy()
     return data
 

@@ -1,0 +1,110 @@
+"""Loading a model without the libraries it never uses (``ServingSettings.lean_imports``).
+
+scikit-learn imports pandas when it is imported (``sklearn.utils.fixes``: ``try: import
+pandas``), only so that it could recognise a DataFrame input; pandas 3 in turn imports
+pyarrow. A server whose model takes tensors never sees a DataFrame, yet paid for both:
+``import sklearn.linear_model`` grows a process to 213 MB of RSS, 132 MB when pandas cannot
+be imported. scikit-learn recognises DataFrames by looking pandas up in ``sys.modules`` (not
+imported: not a DataFrame) and keeps its ``fixes.pd`` for nothing else, so an estimator
+loaded while pandas is out of reach works as usual, and pandas can still be imported later
+by whatever needs it (a DataFrame request, a second model with named columns).
+
+So while such a model loads and warms up, :func:`loading` makes ``import pandas`` fail *on
+the loading thread only* (a finder at the front of ``sys.meta_path`` raising
+:class:`ModuleNotFoundError`; other threads, such as the event loop answering another
+model's requests, import as usual). It applies when :func:`defers_pandas` says so: a
+Shipyard-format scikit-learn or ONNX model whose inputs are tensors (its signature, or with
+no signature an ndarray input example), and pandas not imported yet. XGBoost and LightGBM
+are left out: they remember at import that pandas was missing, which would break a model
+with named columns loaded later into the same server; so are custom Python models, whose
+own code may import pandas. A load that needs pandas all the same is retried with it.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from importlib.machinery import ModuleSpec
+from pathlib import Path
+from types import ModuleType
+from typing import TypeVar
+
+from shipyard.logging import get_logger
+from shipyard.models.manifest import ModelManifest
+from shipyard.models.signature import TensorSpec
+
+log = get_logger("shipyard.serving")
+T = TypeVar("T")
+DEFERRED = frozenset({"pandas"})
+LEAN_FLAVORS = frozenset({"sklearn", "onnx"})
+
+
+def defers_pandas(manifest: ModelManifest) -> bool:
+    """Whether ``manifest``'s model can load without pandas (see the module docstring)."""
+    if "pandas" in sys.modules or manifest.source_format != "shipyard" or manifest.flavor not in LEAN_FLAVORS:
+        return False
+    signature = manifest.signature
+    if signature is not None:
+        return bool(signature.inputs) and all(isinstance(spec, TensorSpec) for spec in signature.inputs)
+    return manifest.input_example is not None and manifest.input_example.type == "ndarray"
+
+
+def manifest_defers_pandas(directory: Path | None) -> bool:
+    """:func:`defers_pandas` for a model directory; False when its manifest cannot be read."""
+    if directory is None:
+        return False
+    from shipyard.errors import ShipyardError
+    from shipyard.models.service import read_manifest
+
+    try:
+        return defers_pandas(read_manifest(directory))
+    except (ShipyardError, OSError, ValueError):
+        return False  # the load itself reports what is wrong with the directory
+
+
+class _Refuse(importlib.abc.MetaPathFinder):
+    """Fails the import of ``names`` (and their submodules) on one thread."""
+
+    def __init__(self, names: frozenset[str], thread: int) -> None:
+        self.names = names
+        self.thread = thread
+
+    def find_spec(self, fullname: str, path: object = None, target: ModuleType | None = None) -> ModuleSpec | None:
+        if threading.get_ident() == self.thread and fullname.partition(".")[0] in self.names:
+            raise ModuleNotFoundError(f"No module named {fullname!r} (deferred while a model loads)", name=fullname)
+        return None
+
+
+@contextmanager
+def without(names: frozenset[str] = DEFERRED) -> Iterator[None]:
+    """While inside, importing any of ``names`` fails on this thread."""
+    finder = _Refuse(names, threading.get_ident())
+    sys.meta_path.insert(0, finder)
+    try:
+        yield
+    finally:
+        sys.meta_path.remove(finder)
+
+
+def _needs_deferred(exc: ImportError) -> bool:
+    return (exc.name or "").partition(".")[0] in DEFERRED
+
+
+def loading(load: Callable[[], T], *, lean: bool, label: str) -> T:
+    """``load()``, without pandas when ``lean``; retried with it if the load asked for it."""
+    if not lean:
+        return load()
+    try:
+        with without():
+            return load()
+    except ImportError as exc:
+        if not _needs_deferred(exc):
+            raise
+        log.info("model needs pandas; loading it with pandas", model=label, module=exc.name)
+    return load()
+
+
+__all__ = ["DEFERRED", "LEAN_FLAVORS", "defers_pandas", "loading", "manifest_defers_pandas", "without"]
