@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from shipyard.models import read_manifest, save_model
 from shipyard.serving import imports
@@ -117,6 +119,17 @@ def test_a_column_model_loads_with_pandas(iris_models: dict[str, Any]) -> None:
     assert result["pandas"] is True
 
 
+def test_a_pipeline_with_pandas_output_is_retried_with_pandas(iris_models: dict[str, Any], tmp_path: Path) -> None:
+    """Its warm-up asks for pandas, through scikit-learn's own ImportError: loaded again with it."""
+    frame, target = load_iris(return_X_y=True, as_frame=True)
+    rows = frame.to_numpy()
+    pipeline = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).set_output(transform="pandas")
+    save_model(pipeline.fit(rows, target), tmp_path / "pipeline", input_example=rows[:2])
+    result = _serve([("iris", tmp_path / "pipeline", iris_models["tensor_body"])])
+    assert _predictions(result, "iris") == pipeline.predict(rows[[0, 60, 120]]).tolist()
+    assert result["pandas"] is True
+
+
 def test_a_column_model_after_a_lean_one_in_the_same_server(iris_models: dict[str, Any]) -> None:
     """scikit-learn imported without pandas still handles DataFrames once pandas arrives."""
     result = _serve(
@@ -181,6 +194,20 @@ def test_a_load_that_needs_pandas_is_retried_with_it() -> None:
     assert attempts == [True, False]
     assert imports.loading(load, lean=False, label="m/1") == "model"
     assert attempts == [True, False, False]
+
+    wrapped: list[bool] = []
+
+    def load_wrapped() -> str:  # as scikit-learn and shipyard's require() re-raise a failed import
+        wrapped.append(True)
+        if len(wrapped) == 1:
+            try:
+                raise ModuleNotFoundError("No module named 'pandas.core'", name="pandas.core")
+            except ImportError as exc:
+                raise RuntimeError("this needs pandas") from exc
+        return "model"
+
+    assert imports.loading(load_wrapped, lean=True, label="m/1") == "model"
+    assert wrapped == [True, True]
 
     def broken() -> str:
         raise ModuleNotFoundError("No module named 'torch'", name="torch")

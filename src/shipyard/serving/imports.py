@@ -89,8 +89,18 @@ def without(names: frozenset[str] = DEFERRED) -> Iterator[None]:
         sys.meta_path.remove(finder)
 
 
-def _needs_deferred(exc: ImportError) -> bool:
-    return (exc.name or "").partition(".")[0] in DEFERRED
+def _deferred_import(exc: BaseException) -> str | None:
+    """The deferred module whose refusal caused ``exc``, if one did. Libraries re-raise a failed
+    import as their own error (scikit-learn's ``set_output(transform="pandas")``: a bare
+    ``ImportError``; :func:`shipyard.models.flavors.base.require`), so the chain is searched."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ImportError) and (current.name or "").partition(".")[0] in DEFERRED:
+            return current.name
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def loading(load: Callable[[], T], *, lean: bool, label: str) -> T:
@@ -100,10 +110,11 @@ def loading(load: Callable[[], T], *, lean: bool, label: str) -> T:
     try:
         with without():
             return load()
-    except ImportError as exc:
-        if not _needs_deferred(exc):
+    except Exception as exc:
+        module = _deferred_import(exc)
+        if module is None:
             raise
-        log.info("model needs pandas; loading it with pandas", model=label, module=exc.name)
+        log.info("model needs pandas; loading it with pandas", model=label, module=module)
     return load()
 
 
