@@ -74,6 +74,11 @@ Compute = Callable[[list[Job]], list[Any]]
 Done = Callable[[Any, BaseException | None], None]
 
 
+def _ewma(average: float, sample: float) -> float:
+    """A moving average that starts at its first sample (0 means no sample yet)."""
+    return sample if average == 0 else 0.8 * average + 0.2 * sample
+
+
 def _resolve(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
     if future.done():
         return
@@ -307,11 +312,11 @@ class Batcher:
             return False
         return self._call_s * max(1.0, rows / self._call_rows) < self._inline_s
 
-    def _timed(self, batch: list[Job]) -> tuple[list[Any], float, int]:
+    def _timed(self, batch: list[Job], rows: int) -> tuple[list[Any], float, int]:
         """The model call, with how long it took and on how many rows."""
         started = time.perf_counter()
         results = self._compute(batch)
-        return results, time.perf_counter() - started, sum(job.prepared.rows for job in batch)
+        return results, time.perf_counter() - started, rows
 
     def _dispatch(self, batch: list[Job]) -> None:
         """Run ``batch`` on the loop if it is fast, else hand it to an idle compute thread;
@@ -323,17 +328,18 @@ class Batcher:
             self._queue_duration.observe(started - job.enqueued)
         running = tuple(batch)
         self._running.add(running)
-        if self._fast(sum(job.prepared.rows for job in batch)):
+        rows = sum(job.prepared.rows for job in batch)
+        if self._fast(rows):
             result: Any = None
             error: BaseException | None = None
             try:
-                result = self._timed(batch)
+                result = self._timed(batch, rows)
             except Exception as exc:  # as a compute thread reports it
                 error = exc
             self._finished(running, thread, started, result, error)
             return
         thread.submit(
-            functools.partial(self._timed, batch),
+            functools.partial(self._timed, batch, rows),
             functools.partial(self._finished, running, thread, started),
             self._loop,
         )
@@ -351,11 +357,10 @@ class Batcher:
             results = [error] * len(batch)
         else:
             results, call_s, rows = timed
-            first = self._call_s == 0
-            self._call_s = call_s if first else 0.8 * self._call_s + 0.2 * call_s
-            self._call_rows = max(1.0, rows if first else 0.8 * self._call_rows + 0.2 * rows)
+            self._call_rows = max(1.0, rows if self._call_s == 0 else _ewma(self._call_rows, rows))
+            self._call_s = _ewma(self._call_s, call_s)
         elapsed = time.monotonic() - started
-        self._ewma_s = elapsed if self._ewma_s == 0 else 0.8 * self._ewma_s + 0.2 * elapsed
+        self._ewma_s = _ewma(self._ewma_s, elapsed)
         self._compute_duration.observe(elapsed)
         self._batch_size.observe(len(batch))
         for job, result in zip(batch, results, strict=True):

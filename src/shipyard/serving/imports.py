@@ -44,7 +44,9 @@ LEAN_FLAVORS = frozenset({"sklearn", "onnx"})
 
 def defers_pandas(manifest: ModelManifest) -> bool:
     """Whether ``manifest``'s model can load without pandas (see the module docstring)."""
-    if "pandas" in sys.modules or manifest.source_format != "shipyard" or manifest.flavor not in LEAN_FLAVORS:
+    if any(name in sys.modules for name in DEFERRED):
+        return False  # already paid for
+    if manifest.source_format != "shipyard" or manifest.flavor not in LEAN_FLAVORS:
         return False
     signature = manifest.signature
     if signature is not None:

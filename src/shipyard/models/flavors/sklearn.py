@@ -117,9 +117,8 @@ def align_features(model: Any, data: Any) -> Any:
         import pandas as pd
 
         return pd.DataFrame(data, columns=list(names))
-    pandas = sys.modules.get(
-        "pandas"
-    )  # nothing is a DataFrame unless pandas is imported: a tensor model never needs it
+    # Nothing is a DataFrame unless pandas is imported: a tensor model's server never needs it.
+    pandas = sys.modules.get("pandas")
     if names is None and pandas is not None and isinstance(data, pandas.DataFrame) and hasattr(model, "n_features_in_"):
         return data.to_numpy()
     return data
