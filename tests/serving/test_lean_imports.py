@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from sklearn.datasets import load_iris
+from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -43,6 +44,7 @@ async def main():
         if app.dataplane.ready:
             break
         await asyncio.sleep(0.01)
+    pandas_at_ready = "pandas" in sys.modules
     answers = {}
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://model") as client:
         for name, _, body in models:
@@ -50,7 +52,8 @@ async def main():
             answers[name] = [reply.status_code, reply.json()]
     await app.stop()
     rss = int(open("/proc/self/status").read().split("VmRSS:")[1].split()[0]) // 1024
-    print(json.dumps({"answers": answers, "pandas": "pandas" in sys.modules, "rss_mb": rss}))
+    pandas = "pandas" in sys.modules
+    print(json.dumps({"answers": answers, "pandas": pandas, "pandas_at_ready": pandas_at_ready, "rss_mb": rss}))
 
 
 asyncio.run(main())
@@ -128,6 +131,23 @@ def test_a_pipeline_with_pandas_output_is_retried_with_pandas(iris_models: dict[
     result = _serve([("iris", tmp_path / "pipeline", iris_models["tensor_body"])])
     assert _predictions(result, "iris") == pipeline.predict(rows[[0, 60, 120]]).tolist()
     assert result["pandas"] is True
+
+
+def test_a_model_that_tries_pandas_gets_it_before_its_first_request(
+    iris_models: dict[str, Any], tmp_path: Path
+) -> None:
+    """SimpleImputer tries to import pandas on every call and does without it: the warm-up's
+    attempt is seen, and pandas is imported while loading, not on the first request's loop turn."""
+    frame, target = load_iris(return_X_y=True, as_frame=True)
+    rows = frame.to_numpy()
+    pipeline = make_pipeline(SimpleImputer(), LogisticRegression(max_iter=500)).fit(rows, target)
+    save_model(pipeline, tmp_path / "imputer", input_example=rows[:2])
+    result = _serve([("iris", tmp_path / "imputer", iris_models["tensor_body"])])
+    assert _predictions(result, "iris") == pipeline.predict(rows[[0, 60, 120]]).tolist()
+    assert result["pandas_at_ready"] is True
+    plain = _serve([("iris", iris_models["tensor"], iris_models["tensor_body"])])
+    assert plain["pandas_at_ready"] is False
+    assert plain["pandas"] is False
 
 
 def test_a_column_model_after_a_lean_one_in_the_same_server(iris_models: dict[str, Any]) -> None:

@@ -74,7 +74,7 @@ def serve(
             help="A model call expected to take less than this runs on the event loop instead of the "
             "model's thread (0: never)."
         ),
-    ] = 1.0,
+    ] = 2.5,
     timeout_s: Annotated[float, typer.Option(help="Deadline per request (callers may lower it).")] = 60.0,
     grace_period: Annotated[float, typer.Option(help="Seconds to finish in-flight requests on SIGTERM.")] = 30.0,
     drain_delay: Annotated[

@@ -25,7 +25,12 @@
   request that arrived meanwhile, which batches them. An idle model's request still joins
   any request parsed in the same loop turn (it is queued and the dispatch task runs after
   them). Until a model has been measured its calls go to its thread; a call that turns out
-  slower moves the estimate, and the next batches go back to the thread.
+  slower moves the estimate, and the next batches go back to the thread. The default
+  threshold (2.5 ms) has room for what a call measures *on its thread* under load: the
+  wall time there includes waiting for the GIL the busy loop holds, so the GBM model's
+  0.4 ms call measured 0.9-2 ms, and with a 1 ms threshold it stayed on its thread for
+  good at about half the throughput. (A thread's CPU clock would not see that wait, but
+  neither would it see a GPU or remote call's, which must never block the loop.)
 """
 
 from __future__ import annotations

@@ -17,11 +17,15 @@ Shipyard-format scikit-learn or ONNX model whose inputs are tensors (its signatu
 no signature an ndarray input example), and pandas not imported yet. XGBoost and LightGBM
 are left out: they remember at import that pandas was missing, which would break a model
 with named columns loaded later into the same server; so are custom Python models, whose
-own code may import pandas. A load that needs pandas all the same is retried with it.
+own code may import pandas. A load that needs pandas all the same is retried with it; one
+that tried to import it and did without (``SimpleImputer``) gets it imported before the model
+is ready, so that its first request does not import it on the event loop.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import importlib.abc
 import sys
 import threading
@@ -68,25 +72,28 @@ def manifest_defers_pandas(directory: Path | None) -> bool:
 
 
 class _Refuse(importlib.abc.MetaPathFinder):
-    """Fails the import of ``names`` (and their submodules) on one thread."""
+    """Fails the import of ``names`` (and their submodules) on one thread; ``refused``
+    lists the imports it failed."""
 
     def __init__(self, names: frozenset[str], thread: int) -> None:
         self.names = names
         self.thread = thread
+        self.refused: list[str] = []
 
     def find_spec(self, fullname: str, path: object = None, target: ModuleType | None = None) -> ModuleSpec | None:
         if threading.get_ident() == self.thread and fullname.partition(".")[0] in self.names:
+            self.refused.append(fullname)
             raise ModuleNotFoundError(f"No module named {fullname!r} (deferred while a model loads)", name=fullname)
         return None
 
 
 @contextmanager
-def without(names: frozenset[str] = DEFERRED) -> Iterator[None]:
+def without(names: frozenset[str] = DEFERRED) -> Iterator[_Refuse]:
     """While inside, importing any of ``names`` fails on this thread."""
     finder = _Refuse(names, threading.get_ident())
     sys.meta_path.insert(0, finder)
     try:
-        yield
+        yield finder
     finally:
         sys.meta_path.remove(finder)
 
@@ -105,19 +112,42 @@ def _deferred_import(exc: BaseException) -> str | None:
     return None
 
 
-def loading(load: Callable[[], T], *, lean: bool, label: str) -> T:
-    """``load()``, without pandas when ``lean``; retried with it if the load asked for it."""
+def loading(load: Callable[[], T], *, lean: bool, label: str, warm_up: Callable[[T], object] | None = None) -> T:
+    """``load()`` then ``warm_up(model)``, without pandas when ``lean``; retried with it if
+    either asked for it.
+
+    A warm-up that tried to import pandas and went on without it (scikit-learn's
+    ``SimpleImputer`` does, on every call) means every request would try too, and the first
+    would import it on the event loop: pandas is imported here instead, before the model is
+    ready. (Attempts while the model's libraries are imported, such as scikit-learn's own,
+    are what lean imports are for.)"""
+
+    def run() -> T:
+        model = load()
+        if warm_up is not None:
+            warm_up(model)
+        return model
+
     if not lean:
-        return load()
+        return run()
     try:
-        with without():
-            return load()
+        with without() as finder:
+            model = load()
+            loaded = len(finder.refused)
+            if warm_up is not None:
+                warm_up(model)
     except Exception as exc:
         module = _deferred_import(exc)
         if module is None:
             raise
         log.info("model needs pandas; loading it with pandas", model=label, module=module)
-    return load()
+        return run()
+    if tried := finder.refused[loaded:]:
+        log.info("model tries to import pandas per call; importing it before its first request", model=label)
+        for name in dict.fromkeys(n.partition(".")[0] for n in tried):
+            with contextlib.suppress(ImportError):  # the model does without it
+                importlib.import_module(name)
+    return model
 
 
 __all__ = ["DEFERRED", "LEAN_FLAVORS", "defers_pandas", "loading", "manifest_defers_pandas", "without"]

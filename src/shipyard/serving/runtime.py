@@ -122,7 +122,7 @@ class ModelRuntime:
         try:
             lean = self._settings.lean_imports and self.served.model is None
             lean = lean and imports.manifest_defers_pandas(self.served.path)
-            model = imports.loading(self._load_and_warm_up, lean=lean, label=self.label)
+            model = imports.loading(self.served.load, lean=lean, label=self.label, warm_up=self._warm_up)
             self.has_proba = supports_proba(model)
             self.model = model
             if self._settings.gc_freeze:
@@ -149,12 +149,10 @@ class ModelRuntime:
             memory_mib=round(self.memory_bytes / 2**20, 1),
         )
 
-    def _load_and_warm_up(self) -> LoadedModel:
-        model = self.served.load()
+    def _warm_up(self, model: LoadedModel) -> None:
         example = model.input_example if self._settings.warmup else None
         if example is not None:
             model.predict(example)
-        return model
 
     def release(self, note: str) -> None:
         """Drop the model (its batcher already stopped, nothing in flight); ``note`` says why."""

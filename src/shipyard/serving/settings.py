@@ -106,7 +106,7 @@ class ServingSettings(BaseModel):
         "time. None: leave it as it is.",
     )
     inline_compute_ms: float = Field(
-        default=1.0,
+        default=2.5,
         ge=0,
         le=100,
         description="A model call expected to take less than this (measured per model) runs on the event loop "
