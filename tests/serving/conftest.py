@@ -36,8 +36,8 @@ class Iris:
 
 @pytest.fixture(autouse=True)
 def _unfrozen_collector() -> Iterator[None]:
-    """Servers started in-process freeze the collector's view of this (pytest) process after
-    each load (``ServingSettings.gc_freeze``); give the collector everything back after each test."""
+    """A test that makes this process a server's (``heap.configure``) freezes the collector's
+    view of it after each load (``ServingSettings.gc_freeze``); give the collector everything back."""
     yield
     gc.unfreeze()
 

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from shipyard.models import load_model, save_model
 from shipyard.models.signature import ModelSignature, TensorSpec
-from shipyard.serving import ModelDirectory, ServedModel, ServingSettings
+from shipyard.serving import ModelDirectory, ServedModel, ServingSettings, heap
 from shipyard.serving.memory import MIB, plan_eviction
 from tests.serving.conftest import doubler, live, metric_samples, serving, v2_tensor, wait_ready
 from tests.serving.test_serve_cli import ServeProcess, cli_app
@@ -337,7 +337,11 @@ def test_cli_flags_for_the_repository_and_the_budget(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("freeze", [True, False])
-def test_a_loaded_model_is_frozen_before_ready_and_still_collected_once_unloaded(tmp_path: Path, freeze: bool) -> None:
+def test_a_loaded_model_is_frozen_before_ready_and_still_collected_once_unloaded(
+    tmp_path: Path, freeze: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(heap, "_serving_process", False)  # restored after the test
+    heap.configure(ServingSettings(gc_threshold=None))  # as `shipyard serve` does, thresholds left alone
     path = save(tmp_path / "cyclic", Doubler())
     frozen_at_ready: list[int] = []
 
@@ -356,3 +360,18 @@ def test_a_loaded_model_is_frozen_before_ready_and_still_collected_once_unloaded
         wait_until(lambda: raw() is None, "the unloaded model is collected")
         assert (gc.get_freeze_count() > 0) is freeze  # what is still alive is frozen again
     assert (frozen_at_ready[0] > 0) is freeze
+
+
+def test_an_app_embedded_in_another_process_leaves_its_collector_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(heap, "_serving_process", False)  # not a `shipyard serve` process
+    gc.unfreeze()
+    threshold = gc.get_threshold()
+    served = ServedModel(name="doubler", version="1", loader=lambda: load_model(save(tmp_path / "d", Doubler())))
+    with serving([served], ServingSettings()) as (url, _app):  # gc_freeze and gc_threshold at their defaults
+        assert httpx.post(f"{url}/v2/models/doubler/infer", json=v2_tensor(ROW)).json()["outputs"][0]["data"] == [42.0]
+        assert gc.get_freeze_count() == 0
+        assert post(url, "/v2/repository/models/doubler/unload").status_code == 200
+        assert gc.get_freeze_count() == 0
+    assert gc.get_threshold() == threshold

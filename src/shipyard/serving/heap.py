@@ -14,8 +14,12 @@ its reference cycles are collected, and what is still alive is frozen again.
 A server process also collects its youngest generation less often
 (``ServingSettings.gc_threshold``, 10,000 allocations instead of CPython's 700,
 :func:`configure`): a request's objects die by reference counting, so the frequent young
-collections found almost nothing. Only the processes ``shipyard serve`` runs do this; an
-app embedded in another process (tests, notebooks) leaves its collector alone.
+collections found almost nothing.
+
+Only the processes ``shipyard serve`` runs do either (they call :func:`configure` first); an
+app embedded in another process (a test, a notebook) leaves that process's collector alone:
+freezing would keep the host's own garbage cycles for good, and a full collection of a big
+host heap per load took seconds (the test suite's serving tests ran 6x slower for it).
 """
 
 from __future__ import annotations
@@ -24,9 +28,14 @@ import gc
 
 from shipyard.serving.settings import ServingSettings
 
+_serving_process = False  # set by configure(): this process is a model server's
+
 
 def configure(settings: ServingSettings) -> None:
-    """Tune the collector of a process that serves (``shipyard serve``, each worker)."""
+    """Tune the collector of a process that serves (``shipyard serve``, each worker), and
+    let :func:`settle` and :func:`release` act in it."""
+    global _serving_process
+    _serving_process = True
     if settings.gc_threshold is not None:
         _, older, oldest = gc.get_threshold()
         gc.set_threshold(settings.gc_threshold, older, oldest)
@@ -34,15 +43,17 @@ def configure(settings: ServingSettings) -> None:
 
 def settle() -> None:
     """Collect once, then freeze every object left (called after a load, before ready)."""
-    gc.collect()
-    gc.freeze()
+    if _serving_process:
+        gc.collect()
+        gc.freeze()
 
 
 def release() -> None:
     """After a model was dropped: collect it, frozen or not, and freeze what is still alive."""
-    gc.unfreeze()
-    gc.collect()
-    gc.freeze()
+    if _serving_process:
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
 
 
 __all__ = ["configure", "release", "settle"]

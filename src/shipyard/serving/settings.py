@@ -95,7 +95,8 @@ class ServingSettings(BaseModel):
     gc_freeze: bool = Field(
         default=True,
         description="After each load (and warm-up), collect once and gc.freeze() what is left, so the garbage "
-        "collector never walks the loaded models and their libraries again (shipyard.serving.heap).",
+        "collector never walks the loaded models and their libraries again; in the processes shipyard serve "
+        "runs, not in a process that embeds the app (shipyard.serving.heap).",
     )
     gc_threshold: int | None = Field(
         default=10_000,
