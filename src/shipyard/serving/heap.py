@@ -19,7 +19,7 @@ collections found almost nothing.
 Only the processes ``shipyard serve`` runs do either (they call :func:`configure` first); an
 app embedded in another process (a test, a notebook) leaves that process's collector alone:
 freezing would keep the host's own garbage cycles for good, and a full collection of a big
-host heap per load took seconds (the test suite's serving tests ran 6x slower for it).
+host heap per load took seconds (the repository tests: 85 s in the full suite, 13 s alone).
 """
 
 from __future__ import annotations
