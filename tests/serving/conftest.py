@@ -18,7 +18,7 @@ import pytest
 
 from shipyard.demo.background_server import serve_in_thread
 from shipyard.models import load_model, save_model
-from shipyard.serving import ModelDirectory, ServedModel, ServingApp, ServingSettings, create_serving_app
+from shipyard.serving import ModelDirectory, ServedModel, ServingApp, ServingSettings, create_serving_app, heap
 from shipyard.serving.predlog import Sink
 from tests.serving.toy_models import Doubler
 
@@ -35,10 +35,13 @@ class Iris:
 
 
 @pytest.fixture(autouse=True)
-def _unfrozen_collector() -> Iterator[None]:
-    """A test that makes this process a server's (``heap.configure``) freezes the collector's
-    view of it after each load (``ServingSettings.gc_freeze``); give the collector everything back."""
+def _collector_as_found(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """This pytest process is not a model server's. A test that makes it one (``heap.configure``,
+    ``run_server``) tunes and freezes its collector: undone after the test."""
+    monkeypatch.setattr(heap, "_serving_process", False)
+    threshold = gc.get_threshold()
     yield
+    gc.set_threshold(*threshold)
     gc.unfreeze()
 
 

@@ -337,10 +337,7 @@ def test_cli_flags_for_the_repository_and_the_budget(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("freeze", [True, False])
-def test_a_loaded_model_is_frozen_before_ready_and_still_collected_once_unloaded(
-    tmp_path: Path, freeze: bool, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(heap, "_serving_process", False)  # restored after the test
+def test_a_loaded_model_is_frozen_before_ready_and_still_collected_once_unloaded(tmp_path: Path, freeze: bool) -> None:
     heap.configure(ServingSettings(gc_threshold=None))  # as `shipyard serve` does, thresholds left alone
     path = save(tmp_path / "cyclic", Doubler())
     frozen_at_ready: list[int] = []
@@ -362,10 +359,7 @@ def test_a_loaded_model_is_frozen_before_ready_and_still_collected_once_unloaded
     assert (frozen_at_ready[0] > 0) is freeze
 
 
-def test_an_app_embedded_in_another_process_leaves_its_collector_alone(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(heap, "_serving_process", False)  # not a `shipyard serve` process
+def test_an_app_embedded_in_another_process_leaves_its_collector_alone(tmp_path: Path) -> None:
     gc.unfreeze()
     threshold = gc.get_threshold()
     served = ServedModel(name="doubler", version="1", loader=lambda: load_model(save(tmp_path / "d", Doubler())))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import os
 import queue
 import re
@@ -22,7 +21,7 @@ from typer.testing import CliRunner
 from shipyard.client import Client
 from shipyard.models import save_model
 from shipyard.models.signature import ModelSignature, TensorSpec
-from shipyard.serving import ServedModel, ServingSettings, heap, run_server
+from shipyard.serving import ServedModel, ServingSettings, run_server
 from shipyard.settings import load_settings
 from tests.serving.conftest import metric_samples, v2_tensor, wait_ready
 from tests.serving.toy_models import Doubler
@@ -242,17 +241,7 @@ def test_cli_refuses_bad_arguments_with_a_reason(tmp_path: Path) -> None:
     assert unknown.exit_code == 3
 
 
-def test_a_corrupted_model_is_refused_and_the_server_exits_1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # run_server tunes this process's collector as a server's: undone after the test
-    monkeypatch.setattr(heap, "_serving_process", False)
-    threshold = gc.get_threshold()
-    try:
-        _exits_1_on_a_corrupted_model(tmp_path)
-    finally:
-        gc.set_threshold(*threshold)
-
-
-def _exits_1_on_a_corrupted_model(tmp_path: Path) -> None:
+def test_a_corrupted_model_is_refused_and_the_server_exits_1(tmp_path: Path) -> None:
     save_model(Doubler(), tmp_path / "m", signature=None)
     with (tmp_path / "m" / "model.pkl").open("ab") as fh:
         fh.write(b"tampered")
