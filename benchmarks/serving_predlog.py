@@ -319,7 +319,7 @@ def logging_costs(model_dir: Path, frame: Any, tmp: Path, n: int = 5_000, repeat
             )
             contexts[mode] = []
             for _ in range(n):  # each request its own arrays, as decoded requests have
-                ctx = RequestContext({"type": "http", "headers": []}, None, app.settings)  # type: ignore[arg-type]
+                ctx = RequestContext("POST", "/v2/models/iris/infer", b"", {}, app.settings)
                 ctx.runtime = app.dataplane.runtime("iris")
                 own = {name: values.copy() for name, values in data.items()}
                 ctx.inference = InferenceRequest(data=own, prepared=prepare(signature, own))

@@ -19,6 +19,7 @@ import pytest
 from shipyard.demo.background_server import serve_in_thread
 from shipyard.models import load_model, save_model
 from shipyard.serving import ModelDirectory, ServedModel, ServingApp, ServingSettings, create_serving_app, heap
+from shipyard.serving.native_http import protocol_for
 from shipyard.serving.predlog import Sink
 from tests.serving.toy_models import Doubler
 
@@ -120,12 +121,15 @@ def serving(
     ready: bool = True,
     prediction_sink: Sink | None = None,
     directory: ModelDirectory | None = None,
+    **options: Any,
 ) -> Iterator[tuple[str, ServingApp]]:
-    """A real uvicorn server for ``models`` (and a model repository ``directory``) on a free loopback port."""
-    app = create_serving_app(
-        models, settings or ServingSettings(), prediction_sink=prediction_sink, directory=directory
-    )
-    with serve_in_thread(cast(Any, app)) as url:
+    """A real server for ``models`` (and a model repository ``directory``) on a free loopback
+    port, with the HTTP front ``settings.http`` names, as ``shipyard serve`` runs it.
+    ``options``: uvicorn's."""
+    settings = settings or ServingSettings()
+    app = create_serving_app(models, settings, prediction_sink=prediction_sink, directory=directory)
+    http = protocol_for(app) if settings.http == "native" else "httptools"
+    with serve_in_thread(cast(Any, app), http=http, **options) as url:
         if ready:
             wait_ready(url)
         yield url, app

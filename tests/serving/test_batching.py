@@ -208,3 +208,44 @@ def test_concurrent_model_calls_are_never_inline(tmp_path: Path) -> None:
     settings = ServingSettings(inline_compute_ms=50, max_concurrency=2)
     model, loop_thread = _calls_on_loop(settings, doubler(tmp_path), [1, 1, 8])
     assert loop_thread not in model.threads
+
+
+def test_after_a_batch_of_n_the_next_waits_for_n_callers_within_the_window(tmp_path: Path) -> None:
+    """A fast (inline) model: callers answered together come back one by one; the first to
+    return waits (within ``max_batch_wait_ms``) for as many as the last batch held, instead
+    of running alone and splitting the group into a large and a small batch."""
+    settings = ServingSettings(max_batch_wait_ms=300)
+    app = create_serving_app([doubler(tmp_path)], settings)
+
+    def request(value: float) -> InferenceRequest:
+        return InferenceRequest(data=np.array([[value, 0.0]]))
+
+    async def late(value: float, delay_s: float) -> Any:
+        await asyncio.sleep(delay_s)
+        return await app.dataplane.infer("doubler", None, request(value))
+
+    async def run() -> tuple[list[int], float, float]:
+        await _started(app)
+        try:
+            for i in range(5):  # measured: the model's calls now run on the loop
+                await app.dataplane.infer("doubler", None, request(float(i)))
+            model = live(app, "doubler")
+            await asyncio.gather(*(app.dataplane.infer("doubler", None, request(float(i))) for i in range(6)))
+            before = len(model.rows)
+            started = time.perf_counter()
+            results = await asyncio.gather(*(late(float(i), 0.0 if i == 0 else 0.05) for i in range(6)))
+            regrouped = time.perf_counter() - started
+            assert [r.output.tolist() for r in results] == [[2.0 * i] for i in range(6)]
+            await app.dataplane.infer("doubler", None, request(1.0))  # a lone caller: waits once, then adapts
+            started = time.perf_counter()
+            await app.dataplane.infer("doubler", None, request(2.0))
+            lone = time.perf_counter() - started
+            return model.rows[before:], regrouped, lone
+        finally:
+            await app.stop()
+
+    rows, regrouped, lone = asyncio.run(run())
+    assert rows[0] == 6  # the first caller back waited for the five others: one call
+    assert 0.04 < regrouped < 0.3
+    assert rows[1:] == [1, 1]
+    assert lone < 0.1  # the last batch held one: no waiting

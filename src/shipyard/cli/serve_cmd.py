@@ -80,6 +80,13 @@ def serve(
     drain_delay: Annotated[
         float, typer.Option(help="Seconds to keep accepting (reporting not-ready) after SIGTERM.")
     ] = 0.0,
+    http: Annotated[
+        str,
+        typer.Option(
+            "--http",
+            help="HTTP front: 'native' (fastest) or 'uvicorn' (uvicorn's own HTTP protocol and the ASGI app).",
+        ),
+    ] = "native",
     workers: Annotated[
         int,
         typer.Option(
@@ -158,6 +165,7 @@ def serve(
                 grace_period_s=grace_period,
                 drain_delay_s=drain_delay,
                 memory_budget_mb=memory_budget_mb,
+                http=http,
                 prediction_log={
                     "url": prediction_log,
                     "sample_rate": prediction_log_sample_rate,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -14,9 +16,19 @@ from shipyard.errors import Unavailable
 
 
 @contextmanager
-def serve_in_thread(app: ASGIApp, host: str = "127.0.0.1", start_timeout_s: float = 20.0) -> Iterator[str]:
-    """Serve ``app`` until the block ends; yields its base URL."""
-    config = uvicorn.Config(app, host=host, port=0, log_config=None, access_log=False, lifespan="on")
+def serve_in_thread(
+    app: ASGIApp,
+    host: str = "127.0.0.1",
+    start_timeout_s: float = 20.0,
+    *,
+    http: type[asyncio.Protocol] | str = "auto",
+    **options: Any,
+) -> Iterator[str]:
+    """Serve ``app`` until the block ends; yields its base URL. ``http`` and ``options``:
+    uvicorn's (a model server's native front is ``shipyard.serving.native_http.protocol_for(app)``)."""
+    config = uvicorn.Config(
+        app, host=host, port=0, log_config=None, access_log=False, lifespan="on", http=http, **options
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="shipyard-server", daemon=True)
     thread.start()

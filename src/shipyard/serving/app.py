@@ -19,7 +19,7 @@ from shipyard.serving.codecs import mlflow, v1, v2
 from shipyard.serving.dataplane import DataPlane, LoadFailure
 from shipyard.serving.errors import http_status, rejection_reason, retry_after
 from shipyard.serving.http import RequestContext, Response, json_response, send_response
-from shipyard.serving.metrics import ServingMetrics
+from shipyard.serving.metrics import SAMPLE_EVERY_S, ServingMetrics
 from shipyard.serving.model import ServedModel
 from shipyard.serving.predlog import Capture, create_logger
 from shipyard.serving.repository import ModelDirectory
@@ -51,13 +51,24 @@ class ServingApp:
         self.endpoints = Endpoints(dataplane, metrics)
         self.prediction_log = prediction_log
         self._on_load_failure = on_load_failure
+        self._sampler: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         if self.prediction_log is not None:
             self.prediction_log.start()
         await self.dataplane.start(self._on_load_failure)
+        if self.metrics.multiprocess_dir is not None:  # the other workers' /metrics read our gauges
+            self._sampler = asyncio.get_running_loop().create_task(self._sample_periodically())
+
+    async def _sample_periodically(self) -> None:
+        while True:
+            self.metrics.sample()
+            await asyncio.sleep(SAMPLE_EVERY_S)
 
     async def stop(self) -> None:
+        if self._sampler is not None:
+            self._sampler.cancel()
+            self._sampler = None
         await self.dataplane.stop()
         if self.prediction_log is not None:  # flush what is buffered, within the grace period
             await asyncio.to_thread(self.prediction_log.close, max(MIN_FLUSH_S, self.settings.grace_period_s))
@@ -84,31 +95,42 @@ class ServingApp:
                 return
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        ctx = RequestContext(scope, receive, self.settings)
-        route, params, ctx.protocol = self.endpoints.match(scope["path"])
+        ctx = RequestContext.from_scope(scope, receive, self.settings)
+        response = await self.respond(ctx)
+        await send_response(send, response, ctx.reply_headers())
+        self.finish(ctx, response)
+
+    async def respond(self, ctx: RequestContext) -> Response:
+        """The reply to one request, whichever front received it: routed, handled, and every
+        error rendered in its protocol's shape (never raised). Call :meth:`finish` once sent."""
+        route, params, ctx.protocol = self.endpoints.match(ctx.path)
+        ctx.route = route
         try:
             if route is None:
-                raise NotFound(f"no such endpoint: {ctx.method} {scope['path']}", {"path": scope["path"]})
+                raise NotFound(f"no such endpoint: {ctx.method} {ctx.path}", {"path": ctx.path})
             if ctx.method != route.method:
                 raise MethodNotAllowed(
-                    f"{ctx.method} is not allowed on {scope['path']}; use {route.method}", {"allow": route.method}
+                    f"{ctx.method} is not allowed on {ctx.path}; use {route.method}", {"allow": route.method}
                 )
-            response = await route.handler(ctx, **params)
+            return await route.handler(ctx, **params)
         except ShipyardError as exc:
-            response = self._error(ctx, exc)
+            return self.error_response(ctx, exc)
         except Exception as exc:
             log.error("unhandled error", request_id=ctx.request_id, error_type=type(exc).__name__, exc_info=True)
-            response = self._error(
+            return self.error_response(
                 ctx, InternalError(f"internal error; the server log has the details under request id {ctx.request_id}")
             )
         finally:
             if ctx.counted and ctx.runtime is not None:
                 ctx.runtime.leave()
-        await send_response(send, response, ctx.reply_headers())
+
+    def finish(self, ctx: RequestContext, response: Response) -> None:
+        """After the reply is sent: an inference request's metrics and prediction log."""
+        route = ctx.route
         if route is not None and route.inference:
             self._observe(ctx, route, response.status)
 
-    def _error(self, ctx: RequestContext, error: ShipyardError) -> Response:
+    def error_response(self, ctx: RequestContext, error: ShipyardError) -> Response:
         ctx.error = error.message
         status = http_status(error)
         if status >= 500 and not isinstance(error, InternalError):

@@ -7,9 +7,11 @@
   oldest request and every queued request *compatible* with it (same batch key: same
   method, params, columns or tensor tail shape and dtypes) up to ``max_batch_size`` run
   as one vectorised call, whose output is split back per request.
-- Before such a batch starts it may wait a little for requests that have already arrived
-  but are still being read and parsed — only while there are some, and never longer
-  than ``max_batch_wait_ms`` after its oldest request arrived.
+- Before such a batch starts it may wait a little, never longer than
+  ``max_batch_wait_ms`` after its oldest request arrived: for requests that have already
+  arrived but are still being read and parsed, and until as many requests wait as the
+  last batch held (its callers are coming back; see :meth:`Batcher._worth_waiting`). A
+  lone caller's batches hold one request, so it never waits.
 - At most ``max_queue`` requests wait; the next one is refused at once
   (:class:`Overloaded`, 429 with ``Retry-After``), so memory stays bounded.
 - A request whose deadline has passed is dropped before compute
@@ -153,6 +155,7 @@ class Batcher:
         self._inline_s = settings.inline_compute_ms / 1000 if settings.max_concurrency == 1 else 0.0
         self._call_s = 0.0
         self._call_rows = 1.0
+        self._last_jobs = 1  # requests in the last batch
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._idle: list[ComputeThread] = []  # compute threads with nothing to do
@@ -240,15 +243,14 @@ class Batcher:
         self._queue.append(job)
         depth = len(self._queue)
         self.peak_queue = max(self.peak_queue, depth)
-        self._queued.set(depth)
         self._wakeup.set()
 
     def discard(self, job: Job) -> None:
         """Forget a job whose caller stopped waiting."""
-        try:
+        with contextlib.suppress(ValueError):
             self._queue.remove(job)
-        except ValueError:
-            return
+
+    def sample_gauges(self) -> None:
         self._queued.set(len(self._queue))
 
     # -- dispatch ----------------------------------------------------------------------
@@ -267,11 +269,13 @@ class Batcher:
                 self._queue.extendleft(reversed(batch))
 
     async def _linger(self) -> None:
+        """Before a batch starts, wait (at most ``max_batch_wait_ms`` after its oldest request
+        arrived) while :meth:`_worth_waiting`."""
         head = self._queue[0]
-        if self._max_wait <= 0 or self._max_batch == 1 or not head.queued_behind_busy or head.key is None:
+        if self._max_wait <= 0 or self._max_batch == 1 or head.key is None:
             return
         until = head.enqueued + self._max_wait
-        while len(self._queue) < self._max_batch and self._arriving > 0:
+        while self._worth_waiting(head):
             remaining = until - time.monotonic()
             if remaining <= 0:
                 return
@@ -281,6 +285,18 @@ class Batcher:
                     await self._wakeup.wait()
             except TimeoutError:
                 return
+
+    def _worth_waiting(self, head: Job) -> bool:
+        """Whether more requests are about to join: some are being read and parsed while the
+        model is busy, or fewer wait than the last batch held. The callers a batch answered
+        send their next request while the answers are still being written, so without that
+        wait a batch of 32 splits into a large one and a small one of the stragglers, each
+        paying a whole model call. A lone caller's batches hold one request: it never waits."""
+        if len(self._queue) >= self._max_batch:
+            return False
+        if head.queued_behind_busy and self._arriving > 0:
+            return True
+        return len(self._queue) < self._last_jobs
 
     def _take(self) -> list[Job]:
         now = time.monotonic()
@@ -308,7 +324,6 @@ class Batcher:
             if len(batch) >= self._max_batch:
                 break
         self._queue.extendleft(reversed(skipped))
-        self._queued.set(len(self._queue))
         return batch
 
     def _fast(self, rows: int) -> bool:
@@ -368,6 +383,7 @@ class Batcher:
         self._ewma_s = _ewma(self._ewma_s, elapsed)
         self._compute_duration.observe(elapsed)
         self._batch_size.observe(len(batch))
+        self._last_jobs = len(batch)
         for job, result in zip(batch, results, strict=True):
             if job.future.done():
                 continue

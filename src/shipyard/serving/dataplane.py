@@ -132,17 +132,18 @@ class DataPlane:
             },
         }
 
-    def admit(self, name: str, version: str | None = None) -> ModelRuntime:
-        """The model for a request about to be read: 404 unknown, 503 not ready, 429 queue full
-        — refused before its body is read."""
-        runtime = self.runtime(name, version)
+    def admit(self, runtime: ModelRuntime) -> None:
+        """A request for ``runtime`` (found by :meth:`runtime`: 404 unknown) about to be read:
+        503 not ready, 429 queue full — refused before its body is read."""
         runtime.check_ready()
         runtime.batcher.check_capacity()
-        return runtime
 
     # -- inference -------------------------------------------------------------------
     async def infer(self, name: str, version: str | None, request: InferenceRequest) -> InferenceResult:
-        runtime = self.runtime(name, version)
+        return await self.infer_on(self.runtime(name, version), request)
+
+    async def infer_on(self, runtime: ModelRuntime, request: InferenceRequest) -> InferenceResult:
+        """:meth:`infer` on a version already looked up (an admitted request's)."""
         model = runtime.loaded()  # admitted: it may be unloading, and then finishes
         if request.deadline <= time.monotonic():
             raise DeadlineExceeded("the request's deadline passed before it could be queued")

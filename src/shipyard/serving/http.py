@@ -4,7 +4,7 @@ orjson, and the headers every reply carries (``X-Request-ID``, ``traceparent``,
 
 from __future__ import annotations
 
-import os
+import random
 import re
 import time
 from dataclasses import dataclass, field
@@ -20,6 +20,7 @@ from shipyard.serving.settings import ServingSettings
 
 if TYPE_CHECKING:
     from shipyard.serving.dataplane import InferenceRequest, InferenceResult
+    from shipyard.serving.routes import Route
     from shipyard.serving.runtime import ModelRuntime
 
 JSON = b"application/json"
@@ -65,33 +66,56 @@ def text_response(text: str, status: int = 200) -> Response:
 
 
 class RequestContext:
-    """One HTTP request as the handlers see it."""
+    """One HTTP request as the handlers see it, whichever front received it (the ASGI app's
+    :meth:`from_scope`, or :mod:`shipyard.serving.native_http`). The body is either given
+    whole (``body``) or read from ``receive``, an ASGI receive callable."""
 
     __slots__ = (
+        "_body",
         "_query",
         "counted",
         "error",
         "headers",
         "inference",
+        "method",
+        "path",
         "protocol",
+        "query_string",
         "receive",
         "request_id",
         "result",
+        "route",
         "runtime",
-        "scope",
         "settings",
         "started",
     )
 
-    def __init__(self, scope: Scope, receive: Receive, settings: ServingSettings) -> None:
-        self.scope = scope
-        self.receive = receive
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        query_string: bytes,
+        headers: dict[bytes, bytes],
+        settings: ServingSettings,
+        *,
+        receive: Receive | None = None,
+        body: bytes | None = None,
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.query_string = query_string
+        self.headers = headers
         self.settings = settings
+        self.receive = receive
+        self._body = body
         self.started = time.monotonic()
-        self.headers: dict[bytes, bytes] = dict(scope.get("headers") or ())
-        candidate = self.headers.get(b"x-request-id", b"").decode("latin-1")
-        self.request_id = candidate if _VALID_ID.match(candidate) else os.urandom(16).hex()
+        candidate = headers.get(b"x-request-id")
+        if candidate is not None and _VALID_ID.match(candidate.decode("latin-1")):
+            self.request_id = candidate.decode("latin-1")
+        else:
+            self.request_id = f"{random.getrandbits(128):032x}"  # an id, not a secret: no syscall per request
         self.protocol = "none"
+        self.route: Route | None = None  # the matched route, once matched
         self.runtime: ModelRuntime | None = None  # the model version answering, once known
         self.counted = False  # whether this request is in the model's in-flight gauge
         self.inference: InferenceRequest | None = None  # the decoded request, once decoded
@@ -99,9 +123,17 @@ class RequestContext:
         self.error: str | None = None  # why the request failed, if it did
         self._query: dict[str, str] | None = None
 
-    @property
-    def method(self) -> str:
-        return str(self.scope["method"])
+    @classmethod
+    def from_scope(cls, scope: Scope, receive: Receive, settings: ServingSettings) -> RequestContext:
+        headers: dict[bytes, bytes] = dict(scope.get("headers") or ())
+        return cls(
+            str(scope["method"]),
+            str(scope["path"]),
+            scope.get("query_string") or b"",
+            headers,
+            settings,
+            receive=receive,
+        )
 
     def header(self, name: bytes) -> str | None:
         value = self.headers.get(name)
@@ -110,7 +142,7 @@ class RequestContext:
     @property
     def query(self) -> dict[str, str]:
         if self._query is None:
-            raw = self.scope.get("query_string") or b""
+            raw = self.query_string
             self._query = dict(parse_qsl(raw.decode("latin-1"))) if raw else {}
         return self._query
 
@@ -119,7 +151,13 @@ class RequestContext:
         limit = self.settings.max_body_bytes
         declared = self.headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise PayloadTooLarge(f"request body exceeds {limit} bytes", {"limit": limit})
+            raise _too_large(limit)
+        if self._body is not None:  # given whole by the front
+            if len(self._body) > limit:
+                raise _too_large(limit)
+            return self._body
+        if self.receive is None:
+            return b""
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -129,7 +167,7 @@ class RequestContext:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                raise PayloadTooLarge(f"request body exceeds {limit} bytes", {"limit": limit})
+                raise _too_large(limit)
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return chunks[0] if len(chunks) == 1 else b"".join(chunks)
@@ -159,6 +197,10 @@ class RequestContext:
         if self.runtime is not None:
             headers.append((b"x-shipyard-model-version", self.runtime.label.encode()))
         return headers
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"request body exceeds {limit} bytes", {"limit": limit})
 
 
 async def send_response(send: Send, response: Response, extra: list[tuple[bytes, bytes]]) -> None:

@@ -29,6 +29,7 @@ from shipyard.logging import get_logger
 from shipyard.serving import heap
 from shipyard.serving.app import ServingApp, create_serving_app
 from shipyard.serving.model import ServedModel
+from shipyard.serving.native_http import protocol_for
 from shipyard.serving.repository import ModelDirectory
 from shipyard.serving.runtime import ModelRuntime
 from shipyard.serving.settings import ServingSettings
@@ -112,9 +113,11 @@ def announce(sock: socket.socket) -> None:
 def uvicorn_config(
     app: ServingApp, settings: ServingSettings, *, host: str, port: int, headers: list[tuple[str, str]] | None = None
 ) -> uvicorn.Config:
-    """How the data plane runs on uvicorn: lifespan on, no access log, the grace period."""
+    """How the data plane runs on uvicorn: lifespan on, no access log, the grace period, and
+    the HTTP front ``settings.http`` names."""
     return uvicorn.Config(
         app,
+        http=protocol_for(app) if settings.http == "native" else "httptools",
         host=host,
         port=port,
         log_config=None,

@@ -32,6 +32,7 @@ grace period ended).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess, values
@@ -58,6 +59,7 @@ LATENCY_BUCKETS = (
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 LOAD_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 MODEL = ["model", "version"]
+SAMPLE_EVERY_S = 1.0  # with worker processes: how often each samples its gauges
 
 
 class PredictionLogMetrics:
@@ -97,6 +99,7 @@ class ServingMetrics:
         self.registry = registry or CollectorRegistry(auto_describe=True)
         self.multiprocess_dir = multiprocess_dir
         self._request_children: dict[tuple[str, str, str, int], tuple[Counter, Histogram]] = {}
+        self._samplers: list[Callable[[], None]] = []
         r = self.registry
         self.requests = Counter(
             "shipyard_inference_requests", "Inference requests answered.", [*MODEL, "protocol", "code"], registry=r
@@ -196,10 +199,24 @@ class ServingMetrics:
         children[0].inc()
         children[1].observe(seconds)
 
+    def sample_with(self, sampler: Callable[[], None]) -> None:
+        """Call ``sampler`` to set gauges from live counts in :meth:`sample`."""
+        self._samplers.append(sampler)
+
+    def sample(self) -> None:
+        """Set the sampled gauges (in-flight and queued requests) from the live counts. Counting
+        them per request would take prometheus_client's lock twice per request for a value
+        only a scrape reads: :meth:`render` samples first, and with worker processes each
+        worker also samples every :data:`SAMPLE_EVERY_S` (``ServingApp``), so another
+        worker's ``/metrics`` shows its counts at most that old."""
+        for sampler in self._samplers:
+            sampler()
+
     def reject(self, model: str, version: str, protocol: str, reason: str) -> None:
         self.rejected.labels(model, version, protocol, reason).inc()
 
     def render(self) -> tuple[bytes, str]:
+        self.sample()
         if self.multiprocess_dir is None:
             return generate_latest(self.registry), CONTENT_TYPE_LATEST
         merged = CollectorRegistry()

@@ -153,6 +153,11 @@ class ModelRepository:
         self._stopping = False
         if self.budget is not None:
             metrics.memory_budget.set(self.budget)
+        metrics.sample_with(self.sample_gauges)
+
+    def sample_gauges(self) -> None:
+        for runtime in self.runtimes():
+            runtime.sample_gauges()
 
     def _add(self, served: ServedModel, *, from_directory: bool = False) -> ModelRuntime:
         versions = self._by_name.setdefault(served.name, {})

@@ -123,7 +123,7 @@ class Endpoints:
         ctx.runtime = runtime
         ctx.counted = True
         runtime.enter()
-        self.dp.admit(runtime.name, runtime.version)
+        self.dp.admit(runtime)
         return runtime
 
     async def _decode(self, ctx: RequestContext, runtime: ModelRuntime, decode: Callable[[bytes], Any]) -> Any:
@@ -136,7 +136,7 @@ class Endpoints:
     async def _infer(self, ctx: RequestContext, runtime: ModelRuntime, request: InferenceRequest) -> InferenceResult:
         """Run a decoded request; its data and answer stay on ``ctx`` for the prediction log."""
         ctx.inference = request
-        ctx.result = await self.dp.infer(runtime.name, runtime.version, request)
+        ctx.result = await self.dp.infer_on(runtime, request)
         return ctx.result
 
     # -- V2 ----------------------------------------------------------------------------

@@ -186,13 +186,17 @@ class ModelRuntime:
         """A request for this version was admitted (counted until :meth:`leave`)."""
         self.active += 1
         self.last_used = time.monotonic()
-        self.inflight.inc()
 
     def leave(self) -> None:
         self.active -= 1
-        self.inflight.dec()
         if self.active == 0 and self._idle is not None:
             self._idle.set()
+
+    def sample_gauges(self) -> None:
+        """Copy the in-flight and queued counts to their gauges (sampled, not kept per request:
+        see :meth:`ServingMetrics.sample <shipyard.serving.metrics.ServingMetrics.sample>`)."""
+        self.inflight.set(self.active)
+        self.batcher.sample_gauges()
 
     async def wait_idle(self) -> None:
         """Until no request is in flight (each has a deadline, so this ends)."""

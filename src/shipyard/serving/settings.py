@@ -6,6 +6,8 @@ Built once (by ``shipyard serve`` from its flags, or by a test) and handed to
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 # A hive partition value (project, endpoint): the same characters as a model name, so it is a safe path part.
@@ -119,6 +121,12 @@ class ServingSettings(BaseModel):
         description="Load a scikit-learn or ONNX model with a tensor signature without importing pandas "
         "(scikit-learn imports it only in case its input is a DataFrame): about 80 MB less per server. "
         "Loads that need pandas retry with it (shipyard.serving.imports).",
+    )
+    http: Literal["native", "uvicorn"] = Field(
+        default="native",
+        description="The HTTP/1.1 front of shipyard serve: 'native' (shipyard.serving.native_http, requests go "
+        "to the app without ASGI's per-request cost) or 'uvicorn' (uvicorn's own protocol running the ASGI app). "
+        "Same routes, answers and lifecycle either way.",
     )
     prediction_log: PredictionLogSettings = Field(
         default_factory=PredictionLogSettings, description="The prediction log (off unless its url is set)."
