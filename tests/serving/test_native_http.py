@@ -214,6 +214,16 @@ def test_head_gets_the_headers_without_the_body(url: str) -> None:
     assert (status, json.loads(body)) == (200, {"live": True})
 
 
+def test_an_upgrade_request_is_answered_as_http_1_1_and_the_connection_closes(url: str) -> None:
+    sock, stream = connect(url)
+    with sock, stream:
+        sock.sendall(get("/v2/health/live", "Connection: Upgrade", "Upgrade: websocket") + b"\x81\x05hello")
+        status, headers, body = read_response(stream)
+        assert (status, json.loads(body)) == (200, {"live": True})
+        assert headers["connection"] == "close"
+        assert closed(sock, stream)
+
+
 def test_idle_connections_close_after_the_keep_alive_timeout(url: str) -> None:
     sock, stream = connect(url)
     with sock, stream:

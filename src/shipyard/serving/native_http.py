@@ -130,6 +130,7 @@ class NativeHTTP(asyncio.Protocol):
         self.ctx: RequestContext | None = None
         self.closing = False  # close once the current reply is sent
         self.read_paused = False
+        self.reading_done = False  # an upgrade request was read: nothing after it will be
         self.write_paused = False
         self.idle_timer: asyncio.TimerHandle | None = None
         self.idle_since: float | None = None  # when the connection last went idle; None while a request runs
@@ -175,7 +176,13 @@ class NativeHTTP(asyncio.Protocol):
             # plain HTTP/1.1, and the connection closes after it (what follows is not HTTP/1.1).
             if self.parsing is not None:
                 self.parsing.complete = True
-            self.closing = True
+                self.parsing = None
+            if self.queue:
+                self.queue[-1].keep_alive = False
+            if self.transport is not None:
+                self.transport.pause_reading()  # for good: nothing after it is parsed
+                self.read_paused = True
+                self.reading_done = True
         except httptools.HttpParserError as exc:
             if isinstance(exc.__context__, _HeadersTooLarge):  # raised in a callback, wrapped by the parser
                 self._reject(431, f"the request line and headers exceed {MAX_HEADER_BYTES} bytes")
@@ -260,7 +267,7 @@ class NativeHTTP(asyncio.Protocol):
             path_bytes, query = parsed.path or b"/", parsed.query or b""
         path = path_bytes.decode("latin-1")
         if "%" in path:
-            path = unquote(path, encoding="latin-1")
+            path = unquote(path)  # UTF-8, as uvicorn decodes it
         body = None
         if request.complete:
             body = request.chunks[0] if len(request.chunks) == 1 else b"".join(request.chunks)
@@ -344,6 +351,7 @@ class NativeHTTP(asyncio.Protocol):
                 transport.close()
             else:
                 request.chunks = []
+                request.buffered = 0
                 if not early:
                     self.queue.popleft()
                 self._went_idle()  # cancelled when the next request starts
@@ -417,7 +425,7 @@ class NativeHTTP(asyncio.Protocol):
         """Read while it is useful: not while a reply cannot be written, a request waits behind
         the one being handled, or the handled one's unread body is past the high-water mark."""
         transport = self.transport
-        if transport is None or self.closing:
+        if transport is None or self.closing or self.reading_done:
             return
         queue = self.queue
         pause = (
