@@ -70,6 +70,7 @@ class ServingApp:
             self._sampler.cancel()
             self._sampler = None
         await self.dataplane.stop()
+        self.metrics.sample()  # a worker process's last counts, before it exits
         if self.prediction_log is not None:  # flush what is buffered, within the grace period
             await asyncio.to_thread(self.prediction_log.close, max(MIN_FLUSH_S, self.settings.grace_period_s))
 

@@ -156,6 +156,7 @@ class Batcher:
         self._call_s = 0.0
         self._call_rows = 1.0
         self._last_jobs = 1  # requests in the last batch
+        self._lingering: Job | None = None  # the oldest request, while its batch waits for more
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._idle: list[ComputeThread] = []  # compute threads with nothing to do
@@ -163,9 +164,9 @@ class Batcher:
         self._running: set[tuple[Job, ...]] = set()  # batches on a compute thread
         self.peak_queue = 0
         self._queued = metrics.queued.labels(model, version)
-        self._queue_duration = metrics.queue_duration.labels(model, version)
-        self._compute_duration = metrics.compute_duration.labels(model, version)
-        self._batch_size = metrics.batch_size.labels(model, version)
+        self._queue_duration = metrics.histogram_tally(metrics.queue_duration.labels(model, version))
+        self._compute_duration = metrics.histogram_tally(metrics.compute_duration.labels(model, version))
+        self._batch_size = metrics.histogram_tally(metrics.batch_size.labels(model, version))
 
     # -- lifecycle -------------------------------------------------------------------
     @property
@@ -232,7 +233,7 @@ class Batcher:
         """Count requests being read and parsed for this model; a busy model's batch waits for them."""
         self._arriving += delta
         if self._arriving == 0:
-            self._wakeup.set()  # a lingering batch need not wait for a request that failed to parse
+            self._wake()  # a lingering batch need not wait for a request that failed to parse
 
     def submit(self, job: Job) -> None:
         self.check_capacity()
@@ -243,7 +244,7 @@ class Batcher:
         self._queue.append(job)
         depth = len(self._queue)
         self.peak_queue = max(self.peak_queue, depth)
-        self._wakeup.set()
+        self._wake()
 
     def discard(self, job: Job) -> None:
         """Forget a job whose caller stopped waiting."""
@@ -270,21 +271,34 @@ class Batcher:
 
     async def _linger(self) -> None:
         """Before a batch starts, wait (at most ``max_batch_wait_ms`` after its oldest request
-        arrived) while :meth:`_worth_waiting`."""
+        arrived) while :meth:`_worth_waiting`. Woken only when that may have changed: by the
+        request that fills the batch, the last request being read, or the one timer."""
         head = self._queue[0]
         if self._max_wait <= 0 or self._max_batch == 1 or head.key is None:
             return
-        until = head.enqueued + self._max_wait
-        while self._worth_waiting(head):
-            remaining = until - time.monotonic()
-            if remaining <= 0:
-                return
-            self._wakeup.clear()
-            try:
-                async with asyncio.timeout(remaining):
-                    await self._wakeup.wait()
-            except TimeoutError:
-                return
+        remaining = head.enqueued + self._max_wait - time.monotonic()
+        if remaining <= 0 or not self._worth_waiting(head):
+            return
+        assert self._loop is not None
+        timer = self._loop.call_later(remaining, self._stop_lingering)
+        self._lingering = head
+        try:
+            while self._lingering is not None and self._worth_waiting(head):
+                self._wakeup.clear()
+                await self._wakeup.wait()
+        finally:
+            self._lingering = None
+            timer.cancel()
+
+    def _stop_lingering(self) -> None:
+        self._lingering = None
+        self._wakeup.set()
+
+    def _wake(self) -> None:
+        """Wake the dispatch task, unless it lingers for a batch and would linger on."""
+        head = self._lingering
+        if head is None or not self._worth_waiting(head):
+            self._wakeup.set()
 
     def _worth_waiting(self, head: Job) -> bool:
         """Whether more requests are about to join: some are being read and parsed while the

@@ -152,8 +152,12 @@ class DataPlane:
         params = request.params if request.params and signature is not None and signature.params else None
         prepared = request.prepared = runtime.prepare(request.data)
         result = InferenceResult(runtime.name, runtime.version, default_output=runtime.default_output_name())
-        if len(methods) == 1:
-            result.by_method[methods[0]] = await runtime.infer(prepared, methods[0], params, request.deadline)
+        if len(methods) == 1:  # runtime.infer, without a coroutine of its own (per request)
+            job = runtime.submit(prepared, methods[0], params, request.deadline)
+            try:
+                result.by_method[methods[0]] = await job.future
+            finally:
+                runtime.forget(job)
         else:
             outputs = await asyncio.gather(
                 *(runtime.infer(prepared, method, params, request.deadline) for method in methods)

@@ -146,6 +146,14 @@ class RequestContext:
             self._query = dict(parse_qsl(raw.decode("latin-1"))) if raw else {}
         return self._query
 
+    def whole_body(self) -> bytes | None:
+        """The body if the front gave it whole (refused with 413 past ``max_body_bytes``),
+        else None: read it with :meth:`body`."""
+        body = self._body
+        if body is not None and len(body) > self.settings.max_body_bytes:
+            raise _too_large(self.settings.max_body_bytes)
+        return body
+
     async def body(self) -> bytes:
         """The whole body, refused with 413 past ``max_body_bytes``."""
         limit = self.settings.max_body_bytes

@@ -32,11 +32,16 @@ grace period ended).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any, cast
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess, values
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.metrics_core import Metric
+
+from shipyard.serving.tally import CounterTally, HistogramTally, Tally
 
 LATENCY_BUCKETS = (
     0.0005,
@@ -98,9 +103,12 @@ class ServingMetrics:
     def __init__(self, registry: CollectorRegistry | None = None, *, multiprocess_dir: Path | None = None) -> None:
         self.registry = registry or CollectorRegistry(auto_describe=True)
         self.multiprocess_dir = multiprocess_dir
-        self._request_children: dict[tuple[str, str, str, int], tuple[Counter, Histogram]] = {}
+        self._request_tallies: dict[tuple[str, str, str, int], tuple[CounterTally, HistogramTally]] = {}
         self._samplers: list[Callable[[], None]] = []
+        self._tallies: dict[int, Tally] = {}  # by id() of the labelled metric each stands for
+        self._sampling = threading.Lock()
         r = self.registry
+        r.register(_Sampler(self))  # first: every collection of the registry sees up-to-date values
         self.requests = Counter(
             "shipyard_inference_requests", "Inference requests answered.", [*MODEL, "protocol", "code"], registry=r
         )
@@ -189,36 +197,59 @@ class ServingMetrics:
 
     def observe_request(self, model: str, version: str, protocol: str, status: int, seconds: float) -> None:
         key = (model, version, protocol, status)
-        children = self._request_children.get(key)
-        if children is None:  # labels() per request costs more than the counting itself
+        tallies = self._request_tallies.get(key)
+        if tallies is None:  # labels() per request costs more than the counting itself
             code = str(status)
-            children = self._request_children[key] = (
-                self.requests.labels(model, version, protocol, code),
-                self.request_duration.labels(model, version, protocol, code),
+            tallies = self._request_tallies[key] = (
+                self.counter_tally(self.requests.labels(model, version, protocol, code)),
+                self.histogram_tally(self.request_duration.labels(model, version, protocol, code)),
             )
-        children[0].inc()
-        children[1].observe(seconds)
+        tallies[0].inc()
+        tallies[1].observe(seconds)
+
+    def counter_tally(self, child: Counter) -> CounterTally:
+        """A :class:`~shipyard.serving.tally.CounterTally` for ``child`` (a labelled counter),
+        flushed by :meth:`sample`; the same one for the same child. Count on the event loop
+        thread only."""
+        tally = self._tallies.get(id(child))
+        if not isinstance(tally, CounterTally):
+            tally = self._tallies[id(child)] = CounterTally(child)
+        return tally
+
+    def histogram_tally(self, child: Histogram) -> HistogramTally:
+        """A :class:`~shipyard.serving.tally.HistogramTally` for ``child`` (a labelled
+        histogram), flushed by :meth:`sample`; the same one for the same child. Observe on the
+        event loop thread only."""
+        tally = self._tallies.get(id(child))
+        if not isinstance(tally, HistogramTally):
+            tally = self._tallies[id(child)] = HistogramTally(cast(Any, child))
+        return tally
 
     def sample_with(self, sampler: Callable[[], None]) -> None:
         """Call ``sampler`` to set gauges from live counts in :meth:`sample`."""
         self._samplers.append(sampler)
 
     def sample(self) -> None:
-        """Set the sampled gauges (in-flight and queued requests) from the live counts. Counting
-        them per request would take prometheus_client's lock twice per request for a value
-        only a scrape reads: :meth:`render` samples first, and with worker processes each
-        worker also samples every :data:`SAMPLE_EVERY_S` (``ServingApp``), so another
-        worker's ``/metrics`` shows its counts at most that old."""
-        for sampler in self._samplers:
-            sampler()
+        """Bring the exported values up to date: set the sampled gauges (in-flight and queued
+        requests) from the live counts and hand the tallies' counts to their metrics.
+        Counting either per request in prometheus_client would take its lock several times
+        per request for values only a scrape reads. Every collection of :attr:`registry`
+        samples first; with worker processes each worker also samples every
+        :data:`SAMPLE_EVERY_S` (``ServingApp``) and when it stops, so another worker's
+        ``/metrics`` shows its counts at most that old."""
+        with self._sampling:
+            for sampler in self._samplers:
+                sampler()
+            for tally in list(self._tallies.values()):
+                tally.flush()
 
     def reject(self, model: str, version: str, protocol: str, reason: str) -> None:
         self.rejected.labels(model, version, protocol, reason).inc()
 
     def render(self) -> tuple[bytes, str]:
-        self.sample()
         if self.multiprocess_dir is None:
-            return generate_latest(self.registry), CONTENT_TYPE_LATEST
+            return generate_latest(self.registry), CONTENT_TYPE_LATEST  # which samples first
+        self.sample()
         merged = CollectorRegistry()
         multiprocess.MultiProcessCollector(merged, path=str(self.multiprocess_dir))  # type: ignore[no-untyped-call]
         return generate_latest(merged), CONTENT_TYPE_LATEST
@@ -227,6 +258,17 @@ class ServingMetrics:
         """Forget a worker process's live gauges (its counters and histograms still count)."""
         if self.multiprocess_dir is not None:
             multiprocess.mark_process_dead(pid, str(self.multiprocess_dir))  # type: ignore[no-untyped-call]
+
+
+class _Sampler:
+    """Registered first in the registry: a collection samples before it reads anything."""
+
+    def __init__(self, metrics: ServingMetrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterable[Metric]:
+        self._metrics.sample()
+        return ()
 
 
 __all__ = ["PredictionLogMetrics", "ServingMetrics"]

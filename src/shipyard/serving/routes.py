@@ -23,11 +23,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 from shipyard.errors import InvalidArgument, NotFound
 from shipyard.serving.codecs import mlflow, repository, v1, v2
-from shipyard.serving.dataplane import DataPlane, InferenceRequest, InferenceResult
+from shipyard.serving.dataplane import DataPlane
 from shipyard.serving.http import RequestContext, Response, json_response, text_response
 from shipyard.serving.metrics import ServingMetrics
 from shipyard.serving.runtime import ModelRuntime
@@ -126,18 +125,13 @@ class Endpoints:
         self.dp.admit(runtime)
         return runtime
 
-    async def _decode(self, ctx: RequestContext, runtime: ModelRuntime, decode: Callable[[bytes], Any]) -> Any:
+    async def _read_body(self, ctx: RequestContext, runtime: ModelRuntime) -> bytes:
+        """An inference request's body still arriving (a busy model's next batch waits for it)."""
         runtime.batcher.arriving(1)
         try:
-            return decode(await ctx.body())
+            return await ctx.body()
         finally:
             runtime.batcher.arriving(-1)
-
-    async def _infer(self, ctx: RequestContext, runtime: ModelRuntime, request: InferenceRequest) -> InferenceResult:
-        """Run a decoded request; its data and answer stay on ``ctx`` for the prediction log."""
-        ctx.inference = request
-        ctx.result = await self.dp.infer_on(runtime, request)
-        return ctx.result
 
     # -- V2 ----------------------------------------------------------------------------
     async def _live(self, ctx: RequestContext) -> Response:
@@ -161,8 +155,10 @@ class Endpoints:
 
     async def _v2_infer(self, ctx: RequestContext, name: str, version: str | None = None) -> Response:
         runtime = self._enter(ctx, name, version)
-        request, request_id = await self._decode(ctx, runtime, lambda body: v2.decode(body, ctx.deadline))
-        result = await self._infer(ctx, runtime, request)
+        body = ctx.whole_body() or await self._read_body(ctx, runtime)
+        request, request_id = v2.decode(body, ctx.deadline)
+        ctx.inference = request  # ctx keeps the request and its answer for the prediction log
+        result = ctx.result = await self.dp.infer_on(runtime, request)
         return json_response(v2.encode(result, request_id or ctx.request_id, request.outputs))
 
     # -- V2 model repository extension -------------------------------------------------
@@ -189,8 +185,9 @@ class Endpoints:
 
     async def _v1_predict(self, ctx: RequestContext, name: str) -> Response:
         runtime = self._enter(ctx, name, None)
-        request = await self._decode(ctx, runtime, lambda body: v1.decode(body, ctx.query, ctx.deadline))
-        result = await self._infer(ctx, runtime, request)
+        body = ctx.whole_body() or await self._read_body(ctx, runtime)
+        request = ctx.inference = v1.decode(body, ctx.query, ctx.deadline)  # as for V2
+        result = ctx.result = await self.dp.infer_on(runtime, request)
         return json_response(v1.encode(result))
 
     # -- MLflow ------------------------------------------------------------------------
@@ -213,10 +210,9 @@ class Endpoints:
         name, version = self._single_model(ctx)
         runtime = self._enter(ctx, name, version)
         content_type = ctx.header(b"content-type")
-        request: InferenceRequest = await self._decode(
-            ctx, runtime, lambda body: mlflow.decode(body, content_type, ctx.query, ctx.deadline)
-        )
-        result = await self._infer(ctx, runtime, request)
+        body = ctx.whole_body() or await self._read_body(ctx, runtime)
+        request = ctx.inference = mlflow.decode(body, content_type, ctx.query, ctx.deadline)  # as for V2
+        result = ctx.result = await self.dp.infer_on(runtime, request)
         return json_response(mlflow.encode(result))
 
     async def _ping(self, ctx: RequestContext) -> Response:

@@ -9,7 +9,6 @@ refused, in-flight ones finish) → ``unloaded`` (the model released); ``unloade
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -20,6 +19,7 @@ from shipyard.models import LoadedModel
 from shipyard.models.signature import ColumnSpec, TensorSpec
 from shipyard.serving import heap, imports
 from shipyard.serving.batching import Batcher, Job
+from shipyard.serving.deadlines import Deadlines
 from shipyard.serving.errors import DeadlineExceeded, ModelFailed, NotReady
 from shipyard.serving.inputs import Data, Prepared, assemble, prepare
 from shipyard.serving.memory import directory_bytes, resident_bytes
@@ -81,6 +81,7 @@ class ModelRuntime:
         self._metrics = metrics
         self.inflight = metrics.inflight.labels(self.name, self.version)
         self.batcher = Batcher(self._compute, model=self.name, version=self.version, settings=settings, metrics=metrics)
+        self.deadlines = Deadlines(self._expire)
 
     @property
     def label(self) -> str:
@@ -210,8 +211,9 @@ class ModelRuntime:
     def prepare(self, data: Data) -> Prepared:
         return prepare(self.loaded().signature, data)
 
-    async def infer(self, prepared: Prepared, method: str, params: dict[str, Any] | None, deadline: float) -> Any:
-        """Queue one prepared request and wait for its share of a model call."""
+    def submit(self, prepared: Prepared, method: str, params: dict[str, Any] | None, deadline: float) -> Job:
+        """Queue one prepared request: ``await job.future`` for its share of a model call,
+        then :meth:`forget` the job (in a ``finally``). :meth:`infer` does both."""
         if method not in METHODS:
             raise InvalidArgument(f"unknown method {method!r}; use one of {list(METHODS)}", {"field": "method"})
         if method == "predict_proba" and not self.has_proba:
@@ -219,17 +221,23 @@ class ModelRuntime:
         key = None
         if prepared.key is not None and self._settings.max_batch_size > 1:
             key = (method, repr(sorted(params.items())) if params else "", prepared.key)
-        loop = asyncio.get_running_loop()
-        job = Job(prepared, method, params, key, deadline, loop.create_future())
+        job = Job(prepared, method, params, key, deadline, asyncio.get_running_loop().create_future())
         self.batcher.submit(job)
-        remaining = deadline - time.monotonic()
-        # One timer for the deadline (lighter than asyncio.timeout, on every request).
-        timer = None if math.isinf(remaining) else loop.call_later(max(remaining, 0), self._expire, job)
+        if not job.future.done():  # a fast model may have answered already
+            self.deadlines.watch(job)
+        return job
+
+    def forget(self, job: Job) -> None:
+        """The caller of :meth:`submit` stopped waiting for ``job`` (answered, or gone)."""
+        self.deadlines.forget(job)
+
+    async def infer(self, prepared: Prepared, method: str, params: dict[str, Any] | None, deadline: float) -> Any:
+        """:meth:`submit`, and wait for the answer."""
+        job = self.submit(prepared, method, params, deadline)
         try:
             return await job.future
         finally:
-            if timer is not None:
-                timer.cancel()
+            self.forget(job)
 
     def _expire(self, job: Job) -> None:
         """A request's deadline passed before its answer: 504, and out of the queue if still in it."""
