@@ -47,13 +47,6 @@ class Deadlines:
     def forget(self, job: Job) -> None:
         self._jobs.pop(job, None)
 
-    def clear(self) -> None:
-        self._jobs.clear()
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._at = math.inf
-
     def _arm(self, at: float) -> None:
         if self._timer is not None:
             self._timer.cancel()

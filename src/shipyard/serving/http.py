@@ -160,10 +160,9 @@ class RequestContext:
         declared = self.headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise _too_large(limit)
-        if self._body is not None:  # given whole by the front
-            if len(self._body) > limit:
-                raise _too_large(limit)
-            return self._body
+        whole = self.whole_body()
+        if whole is not None:  # given whole by the front
+            return whole
         if self.receive is None:
             return b""
         chunks: list[bytes] = []
