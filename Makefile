@@ -6,13 +6,16 @@ VENV := .venv
 STAMP := $(VENV)/.synced
 DEMO_HOME ?= $(CURDIR)/.shipyard-demo
 PYTEST_ARGS ?=
+# The wheel's package, its serving hot path compiled by mypyc (hatch_build.py), unpacked.
+COMPILED := build/compiled
+HOT_PATH_SOURCES := $(shell find src/shipyard -name '*.py' 2>/dev/null)
 
-.PHONY: help setup demo test lint typecheck format services bench clean
+.PHONY: help setup demo test lint typecheck format services bench compiled clean
 
 help:
 	@echo "make demo   - install and walk the golden path on the embedded default"
 	@echo "make test   - install, start services, lint, type-check and run the whole suite"
-	@echo "make lint | typecheck | format | services | bench | clean"
+	@echo "make lint | typecheck | format | services | bench | compiled | clean"
 
 $(STAMP): pyproject.toml uv.lock
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 \
@@ -39,11 +42,19 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-test: $(STAMP) services lint typecheck
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+$(COMPILED)/COMPILED: $(STAMP) pyproject.toml hatch_build.py $(HOT_PATH_SOURCES)
+	rm -rf build/wheel
+	$(UV) build --wheel --out-dir build/wheel
+	$(VENV)/bin/python hatch_build.py build/wheel/shipyard-*.whl $(COMPILED)
 
-bench: $(STAMP) services
+compiled: $(COMPILED)/COMPILED
+
+# The suite runs the code as the wheel ships it: the hot path compiled (plain `pytest` runs src/).
+test: $(STAMP) services lint typecheck compiled
+	PYTHONPATH=$(CURDIR)/$(COMPILED) SHIPYARD_EXPECT_COMPILED=1 $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+bench: $(STAMP) services compiled
 	$(VENV)/bin/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(DEMO_HOME)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(DEMO_HOME) $(COMPILED) build/wheel

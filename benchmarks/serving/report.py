@@ -251,6 +251,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
         f"Machine: {m['cpu_model']}, **{m['cpu_count']} CPUs shared by wrk and the server**, {m['memory_gib']} GiB; "
         f"Python {m['python']}; Shipyard {proj.get('shipyard')} ({m.get('shipyard_commit') or '?'}), "
+        "its serving hot path compiled with mypyc, as the wheel ships it (`hatch_build.py`); "
         f"uvicorn {proj.get('uvicorn')} (uvloop {proj.get('uvloop') or 'absent'}, httptools "
         f"{proj.get('httptools') or 'absent'}); {peer_versions}; {v['wrk']}. "
         f"Load average (1/5/15 min) at the start {m.get('loadavg_at_start')}, at the end {m.get('loadavg_at_end')} "

@@ -367,6 +367,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     variants = peers.variants()
+    if any(variants[key].peer is None and key.startswith("shipyard") for key in chosen):
+        peers.ensure_compiled(console)
     versions: dict[str, Any] = {"project": peers.project_versions(), "wrk": loadgen.wrk_version(wrk)}
     notes: list[str] = []
     for key in list(chosen):

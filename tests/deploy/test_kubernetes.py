@@ -7,7 +7,7 @@ import copy
 import json
 import re
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import httpx
 import pytest
@@ -23,8 +23,10 @@ from shipyard.deploy.gateway import Gateway, GatewayConfig
 from shipyard.deploy.schemas import TrafficShare
 from shipyard.deploy.spec import EndpointSpec, parse_spec
 from shipyard.errors import InvalidArgument, ValidationFailed
+from shipyard.models.loaded import LoadedModel
+from shipyard.serving import create_serving_app
 from shipyard.serving.metrics import ServingMetrics
-from shipyard.serving.routes import Endpoints
+from shipyard.serving.model import ServedModel
 from shipyard.serving.settings import ServingSettings
 
 DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
@@ -129,11 +131,16 @@ def test_the_inflight_metric_is_the_one_the_model_server_exports() -> None:
     assert k8s.INFLIGHT_METRIC in names
 
 
+def _never_loaded() -> LoadedModel:
+    raise AssertionError("routing a path must not load a model")
+
+
 def test_probes_point_at_the_serving_runtimes_health_paths() -> None:
     served = container(by_kind(k8s.render(canary(), project="default"), "Deployment")["iris-iris-v4"])
     assert served["readinessProbe"]["httpGet"] == {"path": READY_PATH, "port": "http"}
     assert served["livenessProbe"]["httpGet"] == {"path": k8s.LIVE_PATH, "port": "http"}
-    routes = Endpoints(cast(Any, None), cast(Any, None))  # matching needs neither the data plane nor metrics
+    unloaded = ServedModel(name="iris", loader=_never_loaded)  # the app is not started: nothing loads
+    routes = create_serving_app([unloaded], ServingSettings()).endpoints
     assert routes.match(READY_PATH)[0] is routes.ready
     assert routes.match(k8s.LIVE_PATH)[0] is routes.live
     assert routes.match(served["startupProbe"]["httpGet"]["path"])[0] is routes.live

@@ -101,8 +101,9 @@ class ComputeThread:
     def __init__(self, name: str) -> None:
         self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], Done, asyncio.AbstractEventLoop] | None]
         self._jobs = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
-        self._thread.start()
+        # Not ``_thread``: compiled, the field would be named ``__thread``, a C keyword (hatch_build.py).
+        self._runner = threading.Thread(target=self._loop, name=name, daemon=True)
+        self._runner.start()
 
     async def run(self, fn: Callable[[], Any]) -> Any:
         loop = asyncio.get_running_loop()
@@ -283,12 +284,18 @@ class Batcher:
         timer = self._loop.call_later(remaining, self._stop_lingering)
         self._lingering = head
         try:
-            while self._lingering is not None and self._worth_waiting(head):
+            while self._lingers(head):
                 self._wakeup.clear()
                 await self._wakeup.wait()
         finally:
             self._lingering = None
             timer.cancel()
+
+    def _lingers(self, head: Job) -> bool:
+        """Whether ``head``'s batch still waits: its timer has not fired and more requests are
+        worth waiting for. (A method, not an inline test: mypy would keep ``_lingering``
+        narrowed to a Job across the ``await``, and compiled code trusts that narrowing.)"""
+        return self._lingering is head and self._worth_waiting(head)
 
     def _stop_lingering(self) -> None:
         self._lingering = None
