@@ -64,19 +64,12 @@ follow_imports = silent
 
 
 def compile_hot_path(work: Path) -> dict[str, Path]:
-    """Compile :data:`HOT_PATH` in ``work`` (an empty directory). Returns each compiled
-    module's path in the package (``serving/http.cpython-311-x86_64-linux-gnu.so``) -> the
-    built file, plus mypyc's shared runtime library, which goes at the top of site-packages."""
+    """Compile :data:`HOT_PATH` in ``work`` (an empty directory). Returns each built file's
+    path in the wheel (``shipyard/serving/http.cpython-311-x86_64-linux-gnu.so``, and mypyc's
+    shared runtime library at the top) -> the file."""
     tree = work / "src"
     shutil.copytree(PACKAGE, tree / "shipyard", ignore=shutil.ignore_patterns("__pycache__", "*.so"))
-    config = MYPY_CONFIG
-    try:
-        import pydantic.mypy  # noqa: F401  # the models' constructors type-check with it
-
-        config += "plugins = pydantic.mypy\n"
-    except ImportError:
-        pass
-    (tree / "mypy.ini").write_text(config)
+    (tree / "mypy.ini").write_text(MYPY_CONFIG)
     files = [f"shipyard/{module}" for module in HOT_PATH]
     done = subprocess.run(  # builds in ``tree``, each compiled module beside its .py
         [sys.executable, "-m", "mypyc", "--config-file", "mypy.ini", *files],
@@ -94,9 +87,9 @@ def compile_hot_path(work: Path) -> dict[str, Path]:
         path = tree / "shipyard" / relative
         if not path.is_file():
             raise RuntimeError(f"mypyc did not produce {relative}")
-        built[relative] = path
+        built[f"shipyard/{relative}"] = path
     for shared in tree.glob(f"*__mypyc{suffix}"):
-        built[f"../{shared.name}"] = shared
+        built[shared.name] = shared
     return built
 
 
@@ -127,20 +120,20 @@ class CompileHotPath(BuildHookInterface):  # type: ignore[misc]
     """hatchling's custom build hook: compiled modules in the (standard) wheel."""
 
     PLUGIN_NAME = "custom"
+    _work: tempfile.TemporaryDirectory[str] | None = None  # the compiled files, until the wheel is written
 
     def initialize(self, version: str, build_data: dict[str, Any]) -> None:
         if self.target_name != "wheel" or version != "standard" or os.environ.get("SHIPYARD_PURE_PYTHON"):
             return
         self._work = tempfile.TemporaryDirectory(prefix="shipyard-mypyc-")
-        for relative, path in compile_hot_path(Path(self._work.name)).items():
-            build_data["force_include"][str(path)] = os.path.normpath(f"shipyard/{relative}")
+        for in_wheel, path in compile_hot_path(Path(self._work.name)).items():
+            build_data["force_include"][str(path)] = in_wheel
         build_data["pure_python"] = False
         build_data["infer_tag"] = True
 
     def finalize(self, version: str, build_data: dict[str, Any], artifact_path: str) -> None:
-        work = getattr(self, "_work", None)
-        if work is not None:
-            work.cleanup()
+        if self._work is not None:
+            self._work.cleanup()
 
 
 if __name__ == "__main__":

@@ -21,10 +21,8 @@ from typing import Protocol
 
 
 class _Value(Protocol):
-    def inc(self, amount: float = 1) -> None: ...
+    """A labelled counter, or one of a histogram's bucket and sum values."""
 
-
-class _CounterChild(Protocol):
     def inc(self, amount: float = 1) -> None: ...
 
 
@@ -39,7 +37,7 @@ class CounterTally:
 
     __slots__ = ("_child", "_flushed", "count")
 
-    def __init__(self, child: _CounterChild) -> None:
+    def __init__(self, child: _Value) -> None:
         self._child = child
         self.count = 0
         self._flushed = 0
