@@ -46,7 +46,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass, field
 from typing import Any
 
 from shipyard.logging import get_logger
@@ -58,18 +57,29 @@ from shipyard.serving.settings import ServingSettings
 log = get_logger("shipyard.serving")
 
 
-@dataclass(eq=False, slots=True)
 class Job:
-    """One request waiting for (or in) a model call."""
+    """One request waiting for (or in) a model call. (Not a dataclass: see
+    :class:`~shipyard.serving.http.Response`.)"""
 
-    prepared: Prepared
-    method: str
-    params: dict[str, Any] | None
-    key: Hashable | None  # None: runs alone
-    deadline: float  # time.monotonic()
-    future: asyncio.Future[Any]
-    enqueued: float = field(default_factory=time.monotonic)
-    queued_behind_busy: bool = False
+    __slots__ = ("deadline", "enqueued", "future", "key", "method", "params", "prepared", "queued_behind_busy")
+
+    def __init__(
+        self,
+        prepared: Prepared,
+        method: str,
+        params: dict[str, Any] | None,
+        key: Hashable | None,
+        deadline: float,
+        future: asyncio.Future[Any],
+    ) -> None:
+        self.prepared = prepared
+        self.method = method
+        self.params = params
+        self.key = key  # None: runs alone
+        self.deadline = deadline  # time.monotonic()
+        self.future = future
+        self.enqueued = time.monotonic()
+        self.queued_behind_busy = False
 
 
 # Runs a batch of compatible jobs (on a compute thread); one result per job, in order,

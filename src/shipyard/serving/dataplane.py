@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from shipyard import __version__
@@ -23,24 +22,37 @@ from shipyard.serving.runtime import ModelRuntime
 from shipyard.serving.settings import ServingSettings
 
 
-@dataclass(slots=True)
 class InferenceRequest:
-    """A decoded request, whatever protocol it came in."""
+    """A decoded request, whatever protocol it came in. (Plain classes here, not dataclasses:
+    see :class:`~shipyard.serving.http.Response`.)"""
 
-    data: Data
-    method: str | None = None  # None: "predict", unless ``outputs`` asks for probabilities
-    outputs: list[str] | None = None  # output names wanted (V2); None: all
-    params: dict[str, Any] | None = None  # model params (used when the signature declares some)
-    deadline: float = math.inf  # time.monotonic() after which the answer is useless
-    prepared: Prepared | None = None  # ``data`` fitted to the signature, set by DataPlane.infer (the prediction log's)
+    __slots__ = ("data", "deadline", "method", "outputs", "params", "prepared")
+
+    def __init__(
+        self,
+        data: Data,
+        method: str | None = None,
+        outputs: list[str] | None = None,
+        params: dict[str, Any] | None = None,
+        deadline: float = math.inf,
+    ) -> None:
+        self.data = data
+        self.method = method  # None: "predict", unless ``outputs`` asks for probabilities
+        self.outputs = outputs  # output names wanted (V2); None: all
+        self.params = params  # model params (used when the signature declares some)
+        self.deadline = deadline  # time.monotonic() after which the answer is useless
+        # ``data`` fitted to the signature, set by DataPlane.infer (the prediction log's)
+        self.prepared: Prepared | None = None
 
 
-@dataclass(slots=True)
 class InferenceResult:
-    model_name: str
-    model_version: str
-    by_method: dict[str, Any] = field(default_factory=dict)  # method -> array or DataFrame
-    default_output: str = "predictions"  # the name of predict's output when it is one array
+    __slots__ = ("by_method", "default_output", "model_name", "model_version")
+
+    def __init__(self, model_name: str, model_version: str, default_output: str = "predictions") -> None:
+        self.model_name = model_name
+        self.model_version = model_version
+        self.by_method: dict[str, Any] = {}  # method -> array or DataFrame
+        self.default_output = default_output  # the name of predict's output when it is one array
 
     @property
     def output(self) -> Any:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import random
 import re
 import time
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -49,12 +48,20 @@ def dumps(payload: Any) -> bytes:
     return orjson.dumps(payload, option=_NUMPY, default=_default)
 
 
-@dataclass(slots=True)
 class Response:
-    status: int
-    body: bytes
-    content_type: bytes = JSON
-    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    """A reply. (A plain class, as are the other objects built per request: compiled
+    (``hatch_build.py``), a dataclass still runs its generated ``__init__`` as interpreted
+    Python.)"""
+
+    __slots__ = ("body", "content_type", "headers", "status")
+
+    def __init__(
+        self, status: int, body: bytes, content_type: bytes = JSON, headers: list[tuple[bytes, bytes]] | None = None
+    ) -> None:
+        self.status = status
+        self.body = body
+        self.content_type = content_type
+        self.headers: list[tuple[bytes, bytes]] = [] if headers is None else headers
 
 
 def json_response(payload: Any, status: int = 200) -> Response:

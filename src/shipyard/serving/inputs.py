@@ -16,7 +16,6 @@ the signature's, in order (``[[5.1, 3.5, 1.4, 0.2]]`` for iris); as JSON rows mi
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -32,14 +31,17 @@ Kind = Literal["columns", "tensor", "tensors"]
 _INTEGERS = frozenset({"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"})
 
 
-@dataclass(slots=True)
 class Prepared:
-    """Request data fitted to the signature. ``key`` is None when it cannot be batched."""
+    """Request data fitted to the signature. ``key`` is None when it cannot be batched.
+    (Not a dataclass: see :class:`~shipyard.serving.http.Response`.)"""
 
-    kind: Kind
-    value: Any  # dict[str, Array] for columns/tensors, Array for tensor
-    rows: int
-    key: Hashable | None
+    __slots__ = ("key", "kind", "rows", "value")
+
+    def __init__(self, kind: Kind, value: Any, rows: int, key: Hashable | None) -> None:
+        self.kind = kind
+        self.value = value  # dict[str, Array] for columns/tensors, Array for tensor
+        self.rows = rows
+        self.key = key
 
 
 def prepare(signature: ModelSignature | None, data: Data) -> Prepared:

@@ -269,9 +269,8 @@ class ModelRepository:
             async with self._lock(runtime.name):
                 if self._stopping:
                     return
-                if runtime.state != "loading":  # unloaded meanwhile
-                    continue
-                await self._load(runtime, evict=False)
+                if runtime.state == "loading":  # else unloaded meanwhile
+                    await self._load(runtime, evict=False)
             if not runtime.ready and on_load_failure is not None:
                 on_load_failure(runtime)
 
