@@ -57,6 +57,12 @@ def _flatten_strings(data: Any, name: str, depth: int = 0) -> list[Any]:
     )
 
 
+# The numeric datatypes' numpy dtypes, with their kinds (per request: no attribute lookups).
+_NUMERIC_DTYPES: dict[str, tuple[np.dtype[Any], str]] = {
+    v2: (np.dtype(name), np.dtype(name).kind) for v2, name in V2_TO_NUMPY.items() if v2 != "BYTES"
+}
+
+
 def _numbers(name: str, datatype: str, data: Any) -> np.ndarray[Any, Any]:
     try:
         array = np.asarray(data)
@@ -64,31 +70,33 @@ def _numbers(name: str, datatype: str, data: Any) -> np.ndarray[Any, Any]:
         raise ValidationFailed(
             f"input '{name}': data is not a rectangular array of numbers ({exc})", {"field": name}
         ) from exc
-    target = np.dtype(V2_TO_NUMPY[datatype])
-    kind = array.dtype.kind
-    if target.kind in "iu" and kind in "fO" and _all_ints(data):
+    target, target_kind = _NUMERIC_DTYPES[datatype]
+    kind: str = array.dtype.kind
+    if kind == "f" and target_kind == "f":  # JSON numbers for a float tensor: the common case
+        return array.astype(target, copy=False)
+    if target_kind in "iu" and kind in "fO" and _all_ints(data):
         # integers beyond int64 (UINT64's upper half) make numpy guess float or object
         try:
-            array, kind = np.array(data, dtype=target), target.kind
+            array, kind = np.array(data, dtype=target), target_kind
         except (OverflowError, ValueError) as exc:
             raise ValidationFailed(
                 f"input '{name}': a value is out of range for {datatype} ({exc})", {"field": name, "expected": datatype}
             ) from None
     if array.size == 0:
         return array.astype(target)
-    if target.kind == "b":
+    if target_kind == "b":
         ok = kind == "b"
-    elif target.kind in "iu":
+    elif target_kind in "iu":
         ok = kind in "iu"
     else:
         ok = kind in "iuf"
     if not ok:
-        wanted = {"b": "true/false values", "i": "integers", "u": "integers"}.get(target.kind, "numbers")
+        wanted = {"b": "true/false values", "i": "integers", "u": "integers"}.get(target_kind, "numbers")
         raise ValidationFailed(
             f"input '{name}' has datatype {datatype}, so its data must be {wanted}; found {_describe(array)}",
             {"field": name, "expected": datatype},
         )
-    if target.kind in "iu" and array.dtype != target:
+    if target_kind in "iu" and array.dtype != target:
         info = np.iinfo(target)
         low, high = array.min(), array.max()
         if low < info.min or high > info.max:
