@@ -249,3 +249,56 @@ def test_after_a_batch_of_n_the_next_waits_for_n_callers_within_the_window(tmp_p
     assert 0.04 < regrouped < 0.3
     assert rows[1:] == [1, 1]
     assert lone < 0.1  # the last batch held one: no waiting
+
+
+class _Incomparable:
+    """A batch key whose comparison raises: stands in for a bug in the dispatch loop."""
+
+    def __eq__(self, other: object) -> bool:
+        raise RuntimeError("comparison failed")
+
+    def __hash__(self) -> int:
+        return 0
+
+
+def test_a_failing_dispatch_loop_answers_the_queue_at_once_and_keeps_dispatching() -> None:
+    from shipyard.serving.batching import Batcher, Job
+    from shipyard.serving.errors import ModelFailed
+    from shipyard.serving.inputs import Prepared
+    from shipyard.serving.metrics import ServingMetrics
+
+    release = threading.Event()
+
+    def compute(jobs: list[Job]) -> list[Any]:
+        release.wait(5)
+        return [job.prepared.value * 2 for job in jobs]
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+
+        def job(value: float, key: Any) -> Job:
+            prepared = Prepared("tensor", np.array([[value]]), 1, key)
+            return Job(prepared, "predict", None, key, time.monotonic() + 60, loop.create_future())
+
+        settings = ServingSettings(inline_compute_ms=0)  # every call on the model's thread
+        batcher = Batcher(compute, model="m", version="1", settings=settings, metrics=ServingMetrics())
+        batcher.start()
+        first = job(1.0, ("tensor",))
+        batcher.submit(first)  # the model is idle: it runs now, on its thread, until released
+        bad, behind = job(2.0, _Incomparable()), job(3.0, ("tensor",))
+        batcher.submit(bad)
+        batcher.submit(behind)  # both queued behind the busy model
+        release.set()
+        assert (await asyncio.wait_for(first.future, 5)).tolist() == [[2.0]]
+        for waiting in (bad, behind):  # answered at once, not at their 60 s deadline
+            with pytest.raises(ModelFailed, match=r"internal error: RuntimeError"):
+                await asyncio.wait_for(waiting.future, 5)
+        assert batcher.depth == 0
+        now, queued = job(4.0, ("tensor",)), job(5.0, ("tensor",))
+        batcher.submit(now)
+        batcher.submit(queued)  # behind the busy model: only the dispatch loop can start it
+        assert (await asyncio.wait_for(now.future, 5)).tolist() == [[8.0]]
+        assert (await asyncio.wait_for(queued.future, 5)).tolist() == [[10.0]]
+        await batcher.stop()
+
+    asyncio.run(scenario())

@@ -49,7 +49,7 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 from shipyard.logging import get_logger
-from shipyard.serving.errors import DeadlineExceeded, NotReady, Overloaded
+from shipyard.serving.errors import DeadlineExceeded, ModelFailed, NotReady, Overloaded
 from shipyard.serving.inputs import Prepared
 from shipyard.serving.metrics import ServingMetrics
 from shipyard.serving.settings import ServingSettings
@@ -267,18 +267,37 @@ class Batcher:
 
     # -- dispatch ----------------------------------------------------------------------
     async def _dispatcher(self) -> None:
-        """Start a batch whenever a compute thread is free and requests wait."""
+        """Start a batch whenever a compute thread is free and requests wait. Should this
+        loop itself fail (a bug: a model's errors are answered per request), the requests
+        it holds and every queued one get a 500 at once, not a 504 at their deadlines, and
+        it goes on."""
         while True:
-            if not self._queue or not self._idle:
-                self._wakeup.clear()
-                await self._wakeup.wait()
-                continue
-            await self._linger()
-            batch = self._take()
-            if batch and self._idle:
-                self._dispatch(batch)
-            elif batch:  # cannot happen with one dispatcher, but never lose a request
-                self._queue.extendleft(reversed(batch))
+            batch: list[Job] = []
+            try:
+                if not self._queue or not self._idle:
+                    self._wakeup.clear()
+                    await self._wakeup.wait()
+                else:
+                    await self._linger()
+                    batch = self._take()
+                    if batch and self._idle:
+                        self._dispatch(batch)
+                    elif batch:  # cannot happen with one dispatcher, but never lose a request
+                        self._queue.extendleft(reversed(batch))
+            except Exception as exc:
+                self._fail_waiting(batch, exc)
+
+    def _fail_waiting(self, batch: list[Job], error: Exception) -> None:
+        log.error("batch dispatch failed", model=self._label, error_type=type(error).__name__, exc_info=error)
+        failed = ModelFailed(
+            f"model '{self._label}' could not run the requests waiting for it "
+            f"(internal error: {type(error).__name__}); the server log has the details"
+        )
+        waiting = [*batch, *self._queue]
+        self._queue.clear()
+        for job in waiting:
+            if not job.future.done():
+                job.future.set_exception(failed)
 
     async def _linger(self) -> None:
         """Before a batch starts, wait (at most ``max_batch_wait_ms`` after its oldest request
@@ -334,26 +353,34 @@ class Batcher:
         batch: list[Job] = []
         skipped: list[Job] = []
         key: Hashable | None = None
-        while self._queue:
-            job = self._queue.popleft()
-            if job.future.done():  # its caller gave up
-                continue
-            if job.deadline <= now:
-                job.future.set_exception(
-                    DeadlineExceeded(f"the request's deadline passed after {now - job.enqueued:.3f}s in the queue")
-                )
-                continue
-            if not batch:
-                batch.append(job)
-                key = job.key
-                if key is None:
+        job: Job | None = None
+        try:
+            while self._queue:
+                job = self._queue.popleft()
+                if job.future.done():  # its caller gave up
+                    continue
+                if job.deadline <= now:
+                    job.future.set_exception(
+                        DeadlineExceeded(f"the request's deadline passed after {now - job.enqueued:.3f}s in the queue")
+                    )
+                    continue
+                if not batch:
+                    batch.append(job)
+                    key = job.key
+                    if key is None:
+                        break
+                elif job.key == key:
+                    batch.append(job)
+                else:
+                    skipped.append(job)
+                if len(batch) >= self._max_batch:
                     break
-            elif job.key == key:
-                batch.append(job)
-            else:
-                skipped.append(job)
-            if len(batch) >= self._max_batch:
-                break
+        except Exception:
+            held = [*batch, *skipped]
+            if job is not None and job not in held:  # the one being looked at
+                held.append(job)
+            self._queue.extendleft(reversed(held))  # none is lost: the caller answers them
+            raise
         self._queue.extendleft(reversed(skipped))
         return batch
 
