@@ -8,7 +8,8 @@ DEMO_HOME ?= $(CURDIR)/.shipyard-demo
 PYTEST_ARGS ?=
 # The wheel's package, its serving hot path compiled by mypyc (hatch_build.py), unpacked.
 COMPILED := build/compiled
-HOT_PATH_SOURCES := $(shell find src/shipyard -name '*.py' 2>/dev/null)
+# The wheel holds the whole package: any source change rebuilds it.
+PACKAGE_SOURCES := $(shell find src/shipyard -name '*.py' 2>/dev/null)
 
 .PHONY: help setup demo test lint typecheck format services bench compiled clean
 
@@ -42,7 +43,7 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-$(COMPILED)/COMPILED: $(STAMP) pyproject.toml hatch_build.py $(HOT_PATH_SOURCES)
+$(COMPILED)/COMPILED: $(STAMP) pyproject.toml hatch_build.py $(PACKAGE_SOURCES)
 	rm -rf build/wheel
 	$(UV) build --wheel --out-dir build/wheel
 	$(VENV)/bin/python hatch_build.py build/wheel/shipyard-*.whl $(COMPILED)

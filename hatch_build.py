@@ -32,6 +32,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent
 PACKAGE = ROOT / "src" / "shipyard"
+EXT_SUFFIX = str(sysconfig.get_config_var("EXT_SUFFIX"))  # a compiled module's file ending here
 # The modules a request passes through, relative to the package. Nothing else is compiled:
 # the control plane gains nothing from it and keeps the plain-Python semantics tests rely on.
 HOT_PATH = (
@@ -82,15 +83,14 @@ def compile_hot_path(work: Path) -> dict[str, Path]:
     )
     if done.returncode != 0:
         raise RuntimeError(f"mypyc failed to compile the serving hot path:\n{done.stdout}\n{done.stderr}")
-    suffix = sysconfig.get_config_var("EXT_SUFFIX")
     built: dict[str, Path] = {}
     for module in HOT_PATH:
-        relative = module.removesuffix(".py") + suffix
+        relative = module.removesuffix(".py") + EXT_SUFFIX
         path = tree / "shipyard" / relative
         if not path.is_file():
             raise RuntimeError(f"mypyc did not produce {relative}")
         built[f"shipyard/{relative}"] = path
-    for shared in tree.glob(f"*__mypyc{suffix}"):
+    for shared in tree.glob(f"*__mypyc{EXT_SUFFIX}"):
         built[shared.name] = shared
     return built
 
@@ -104,8 +104,7 @@ def unpack_overlay(wheel: Path, target: Path) -> list[str]:
     with zipfile.ZipFile(wheel) as archive:
         members = [name for name in archive.namelist() if ".dist-info/" not in name]
         archive.extractall(target, members)
-    suffix = sysconfig.get_config_var("EXT_SUFFIX")
-    compiled = sorted(name for name in members if name.endswith(suffix))
+    compiled = sorted(name for name in members if name.endswith(EXT_SUFFIX))
     if not any(name.startswith("shipyard/") for name in compiled):
         raise RuntimeError(f"{wheel} holds no compiled module: was it built with SHIPYARD_PURE_PYTHON set?")
     (target / "COMPILED").write_text("".join(f"{name}\n" for name in compiled))

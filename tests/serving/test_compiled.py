@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
-import sysconfig
 from pathlib import Path
 from types import ModuleType
 
@@ -42,9 +41,9 @@ def test_hot_path_modules_are_compiled_exactly_when_run_from_the_overlay() -> No
     overlay = (package.parent / "COMPILED").is_file()
     if os.environ.get("SHIPYARD_EXPECT_COMPILED") == "1":
         assert overlay, f"make test promised the compiled package, but shipyard came from {package}"
-    suffix = sysconfig.get_config_var("EXT_SUFFIX")
-    for module in _hatch_build().HOT_PATH:
+    hatch_build = _hatch_build()
+    for module in hatch_build.HOT_PATH:
         name = "shipyard." + module.removesuffix(".py").replace("/", ".")
         loaded = importlib.import_module(name)
         assert loaded.__file__ is not None
-        assert loaded.__file__.endswith(suffix) == overlay, f"{name} loaded from {loaded.__file__}"
+        assert loaded.__file__.endswith(hatch_build.EXT_SUFFIX) == overlay, f"{name} loaded from {loaded.__file__}"
